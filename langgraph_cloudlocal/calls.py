@@ -1,0 +1,416 @@
+"""One model call, measured: text or structured output, with usage, timing and clear errors.
+
+Small models break JSON. :func:`call_structured` asks for JSON-schema constrained output where the
+client supports it (``ChatOpenAI`` against llama.cpp, vLLM or OpenAI; ``ChatOllama``'s ``format``),
+parses tolerantly (code fences, trailing commas, Python literals, truncation), validates with
+pydantic, and on failure asks again with the error, a bounded number of times. A call that still fails
+comes back as a failure carrying the raw text; it never raises for bad output.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from pydantic import BaseModel, ValidationError
+
+from langgraph_cloudlocal.ledger import RawUsage, approx_tokens, merge_usage, usage_delta
+from langgraph_cloudlocal.models import ResolvedModel
+
+SchemaT = TypeVar("SchemaT", bound=BaseModel)
+
+
+class ModelCallError(RuntimeError):
+    """A model server that cannot be reached or did not answer in time (after the client's retries)."""
+
+    def __init__(self, message: str, *, model: str, base_url: str | None, role: str) -> None:
+        super().__init__(message)
+        self.model = model
+        self.base_url = base_url
+        self.role = role
+
+
+@dataclass
+class CallResult:
+    text: str
+    message: AIMessage | None
+    usage: RawUsage
+    seconds: float
+
+    @property
+    def tokens(self) -> int:
+        role = next(iter(k for k in self.usage if k in ("local", "cloud")), None)
+        if role is None:
+            return 0
+        counters = self.usage[role]  # type: ignore[literal-required]
+        return int(counters["input_tokens"] + counters["output_tokens"])
+
+
+@dataclass
+class StructuredResult(Generic[SchemaT]):
+    value: SchemaT | None
+    raw: str
+    error: str | None
+    usage: RawUsage
+    attempts: int
+    raw_attempts: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.value is not None
+
+    @property
+    def tokens(self) -> int:
+        total = 0
+        for role in ("local", "cloud"):
+            counters = self.usage.get(role)  # type: ignore[call-overload]
+            if counters:
+                total += counters["input_tokens"] + counters["output_tokens"]
+        return total
+
+
+# --------------------------------------------------------------------------------------------------
+# Client-specific knobs
+
+
+def _client_kind(model: BaseChatModel) -> str:
+    from langgraph_cloudlocal.models import RoundRobinChatModel
+
+    if isinstance(model, RoundRobinChatModel):
+        return _client_kind(model.replicas[0])
+    name = type(model).__name__
+    if name in ("ChatOpenAI", "AzureChatOpenAI"):
+        return "openai"
+    if name == "ChatOllama":
+        return "ollama"
+    return "other"
+
+
+def bind_call_options(
+    model: BaseChatModel,
+    *,
+    max_tokens: int | None = None,
+    json_schema: dict[str, Any] | None = None,
+    schema_name: str = "reply",
+    logprobs: bool = False,
+) -> Any:
+    """Bind an output limit, a JSON schema and log-probabilities in each client's own terms."""
+    kind = _client_kind(model)
+    kwargs: dict[str, Any] = {}
+    if kind == "openai":
+        if max_tokens:
+            kwargs["max_tokens"] = max_tokens
+        if json_schema is not None:
+            kwargs["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": schema_name, "schema": json_schema, "strict": False},
+            }
+        if logprobs:
+            kwargs["logprobs"] = True
+    elif kind == "ollama":
+        if max_tokens:
+            kwargs["num_predict"] = max_tokens
+        if json_schema is not None:
+            kwargs["format"] = json_schema
+        if logprobs:
+            kwargs["logprobs"] = True
+    else:
+        # Unknown clients get only what BaseChatModel understands everywhere.
+        if max_tokens:
+            kwargs["max_tokens"] = max_tokens
+    return model.bind(**kwargs) if kwargs else model
+
+
+def usage_of(message: AIMessage, prompt_text: str) -> tuple[int, int, int]:
+    """(input, output, cached) tokens of a reply; approximated as chars/4 when the client reports none."""
+    meta = message.usage_metadata
+    if meta:
+        details = meta.get("input_token_details") or {}
+        return (
+            int(meta.get("input_tokens", 0)),
+            int(meta.get("output_tokens", 0)),
+            int(details.get("cache_read", 0) or 0),
+        )
+    return approx_tokens(prompt_text), approx_tokens(_text_of(message)), 0
+
+
+def _text_of(message: BaseMessage) -> str:
+    content = message.content
+    if isinstance(content, str):
+        return content
+    parts = []
+    for part in content:
+        if isinstance(part, str):
+            parts.append(part)
+        elif isinstance(part, dict) and part.get("type") == "text":
+            parts.append(str(part.get("text", "")))
+    return "".join(parts)
+
+
+def _prompt_text(messages: Sequence[BaseMessage]) -> str:
+    return "\n".join(_text_of(m) for m in messages)
+
+
+_CONNECTION_ERRORS = (
+    "APIConnectionError",
+    "ConnectError",
+    "ConnectionError",
+    "ConnectionRefusedError",
+    "ResponseError",
+)
+_TIMEOUT_ERRORS = ("APITimeoutError", "ReadTimeout", "TimeoutException", "TimeoutError", "ConnectTimeout")
+
+
+def _explain(exc: Exception, resolved: ResolvedModel) -> ModelCallError | None:
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    where = resolved.base_url or "its default URL"
+    hint = (
+        "start it with `cloudlocal serve` (embedded models), `ollama serve` (Ollama), or check the URL"
+        if resolved.role == "local"
+        else "check the URL, OPENAI_BASE_URL / OPENAI_API_KEY, or start `cloudlocal serve` for the embedded stand-in"
+    )
+    if names & set(_TIMEOUT_ERRORS):
+        return ModelCallError(
+            f"{resolved.role} model '{resolved.model_name}' at {where} did not answer in time ({type(exc).__name__}); {hint}",
+            model=resolved.model_name,
+            base_url=resolved.base_url,
+            role=resolved.role,
+        )
+    if names & set(_CONNECTION_ERRORS):
+        return ModelCallError(
+            f"cannot reach {resolved.role} model '{resolved.model_name}' at {where} ({type(exc).__name__}: {exc}); {hint}",
+            model=resolved.model_name,
+            base_url=resolved.base_url,
+            role=resolved.role,
+        )
+    return None
+
+
+def quoted_chars(prompt: str, documents: Sequence[str], window: int = 40) -> int:
+    """Characters of ``prompt`` that repeat some document verbatim in runs of at least ``window`` chars.
+
+    Used to measure how much private text reaches the cloud indirectly (quotes relayed by the local
+    model). Probes every ``window // 2`` characters, so it is fast on long documents and may miss runs
+    shorter than ``window``.
+    """
+    if not documents or len(prompt) < window:
+        return 0
+    covered = bytearray(len(prompt))
+    step = max(1, window // 2)
+    for start in range(0, len(prompt) - window + 1, step):
+        probe = prompt[start : start + window]
+        if any(probe in doc for doc in documents):
+            covered[start : start + window] = b"\x01" * window
+    return int(sum(covered))
+
+
+# --------------------------------------------------------------------------------------------------
+# Calls
+
+
+def call_text(
+    resolved: ResolvedModel,
+    messages: Sequence[BaseMessage],
+    *,
+    max_tokens: int | None = None,
+    private_chars: int = 0,
+    documents: Sequence[str] | None = None,
+    logprobs: bool = False,
+    config: dict[str, Any] | None = None,
+) -> CallResult:
+    """One plain chat call; raises :class:`ModelCallError` when the server cannot be reached."""
+    runnable = bind_call_options(resolved.model, max_tokens=max_tokens, logprobs=logprobs)
+    return _invoke(
+        resolved, runnable, messages, private_chars=private_chars, documents=documents, config=config
+    )
+
+
+def _invoke(
+    resolved: ResolvedModel,
+    runnable: Any,
+    messages: Sequence[BaseMessage],
+    *,
+    private_chars: int,
+    documents: Sequence[str] | None,
+    config: dict[str, Any] | None,
+) -> CallResult:
+    prompt = _prompt_text(messages)
+    started = time.perf_counter()
+    try:
+        message = runnable.invoke(list(messages), config)
+    except Exception as exc:
+        explained = _explain(exc, resolved)
+        if explained is not None:
+            raise explained from exc
+        raise
+    seconds = time.perf_counter() - started
+    if not isinstance(message, AIMessage):  # pragma: no cover - every chat model returns one
+        message = AIMessage(content=str(message))
+    input_tokens, output_tokens, cached = usage_of(message, prompt)
+    quoted = quoted_chars(prompt, documents) if (resolved.role == "cloud" and documents) else 0
+    usage = usage_delta(
+        resolved.role,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cached_tokens=cached,
+        seconds=seconds,
+        private_chars_to_cloud=private_chars,
+        quoted_chars_to_cloud=quoted,
+    )
+    return CallResult(_text_of(message), message, usage, seconds)
+
+
+def call_structured(
+    resolved: ResolvedModel,
+    messages: Sequence[BaseMessage],
+    schema: type[SchemaT],
+    *,
+    retries: int = 2,
+    max_tokens: int | None = None,
+    private_chars: int = 0,
+    documents: Sequence[str] | None = None,
+    constrained: bool = True,
+    config: dict[str, Any] | None = None,
+) -> StructuredResult[SchemaT]:
+    """Ask for a ``schema`` object; repair, then retry with the error, up to ``retries`` more times.
+
+    Returns a failed result (``value=None``) with the raw text instead of raising for bad output.
+    Connection errors still raise :class:`ModelCallError` (the node's retry policy handles those).
+    """
+    json_schema = schema.model_json_schema() if constrained else None
+    runnable = bind_call_options(
+        resolved.model, max_tokens=max_tokens, json_schema=json_schema, schema_name=schema.__name__
+    )
+    conversation = list(messages)
+    usage: RawUsage = {}
+    raws: list[str] = []
+    error: str | None = None
+    for attempt in range(1, retries + 2):
+        result = _invoke(
+            resolved,
+            runnable,
+            conversation,
+            # The documents are sent once; a retry repeats the prompt, so count what it carries again.
+            private_chars=private_chars,
+            documents=documents,
+            config=config,
+        )
+        usage = merge_usage(usage, result.usage)
+        raws.append(result.text)
+        value, error = parse_structured(result.text, schema)
+        if value is not None:
+            return StructuredResult(value, result.text, None, usage, attempt, raws)
+        conversation = [
+            *messages,
+            AIMessage(content=result.text[:2000]),
+            HumanMessage(
+                content=(
+                    f"That reply could not be used: {error}. Reply again with only one JSON object "
+                    f"that matches this schema, no other text:\n{json.dumps(schema.model_json_schema())}"
+                )
+            ),
+        ]
+    failed = merge_usage(usage, {})
+    failed[resolved.role]["failed_calls"] += 1  # type: ignore[literal-required]
+    return StructuredResult(None, raws[-1] if raws else "", error, failed, len(raws), raws)
+
+
+# --------------------------------------------------------------------------------------------------
+# Tolerant JSON parsing
+
+_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
+
+
+def _candidates(text: str) -> list[str]:
+    text = text.strip()
+    found = [m.group(1).strip() for m in _FENCE.finditer(text)]
+    start = text.find("{")
+    if start != -1:
+        end = text.rfind("}")
+        found.append(text[start : end + 1] if end > start else text[start:])
+        found.append(text[start:])
+    found.append(text)
+    return [c for c in found if c]
+
+
+def _close_truncated(text: str) -> str:
+    """Close the strings, arrays and objects left open by a reply cut off at its token limit."""
+    stack: list[str] = []
+    in_string = False
+    escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "{[":
+            stack.append("}" if char == "{" else "]")
+        elif char in "}]" and stack:
+            stack.pop()
+    closed = text + ('"' if in_string else "")
+    closed = re.sub(r",\s*$", "", closed.rstrip())
+    closed = re.sub(r'[,{]\s*"[^"]*"\s*:?\s*$', lambda m: "{" if m.group(0).startswith("{") else "", closed)
+    return closed + "".join(reversed(stack))
+
+
+def _repairs(candidate: str) -> list[str]:
+    fixed = re.sub(r",\s*([}\]])", r"\1", candidate)
+    pythonic = re.sub(r"\bTrue\b", "true", re.sub(r"\bFalse\b", "false", re.sub(r"\bNone\b", "null", fixed)))
+    variants = [candidate, fixed, pythonic]
+    if "'" in pythonic and '"' not in pythonic:
+        variants.append(pythonic.replace("'", '"'))
+    return variants
+
+
+def parse_json_object(text: str) -> Any:
+    """The first JSON value that can be read out of ``text``, after light repairs; raises ValueError."""
+    candidates = _candidates(text)
+    for candidate in candidates:
+        for variant in _repairs(candidate):
+            try:
+                return json.loads(variant)
+            except (json.JSONDecodeError, RecursionError):
+                continue
+    # Only then assume truncation, closing the longest candidate first so no trailing item is dropped.
+    for candidate in sorted(candidates, key=len, reverse=True):
+        for variant in _repairs(candidate):
+            try:
+                return json.loads(_close_truncated(variant))
+            except (json.JSONDecodeError, RecursionError):
+                continue
+    raise ValueError("no JSON object found" if "{" not in text else "the JSON could not be repaired")
+
+
+def parse_structured(text: str, schema: type[SchemaT]) -> tuple[SchemaT | None, str | None]:
+    """(value, None) on success, (None, error) otherwise."""
+    if not text or not text.strip():
+        return None, "the reply was empty"
+    try:
+        data = parse_json_object(text)
+    except ValueError as exc:
+        return None, str(exc)
+    fields = list(schema.model_fields)
+    if not isinstance(data, dict):
+        # A bare list or scalar where the schema has one field: wrap it.
+        if len(fields) == 1:
+            data = {fields[0]: data}
+        else:
+            return None, f"expected a JSON object, got {type(data).__name__}"
+    try:
+        return schema.model_validate(data), None
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in exc.errors()[:5]
+        )
+        return None, f"wrong fields or types ({problems})"

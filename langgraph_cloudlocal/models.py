@@ -1,0 +1,237 @@
+"""Model roles: turn a spec (string, chat model instance, or the environment) into a chat model.
+
+Accepted specs:
+
+* a ``BaseChatModel`` instance (used as is);
+* ``"ollama:NAME"`` -> ``ChatOllama`` against ``OLLAMA_HOST`` (default ``http://127.0.0.1:11434``);
+* ``"openai:NAME"`` -> ``ChatOpenAI`` against ``OPENAI_BASE_URL`` (default: OpenAI) with ``OPENAI_API_KEY``;
+* ``"openai-compatible:NAME@URL"`` -> ``ChatOpenAI`` against any OpenAI-compatible server
+  (llama.cpp, LM Studio, vLLM, Ollama's own ``/v1``), e.g. ``openai-compatible:qwen@http://127.0.0.1:8080/v1``;
+  several URLs separated by ``,`` spread calls across servers (round-robin);
+* ``"embedded:NAME"`` -> one of the project's embedded models (see :mod:`langgraph_cloudlocal.embedded`),
+  which must already be running (``cloudlocal serve``) — its URL is read from the server registry.
+
+With no spec, the role's environment variable is read: ``CLOUDLOCAL_LOCAL_MODEL`` / ``CLOUDLOCAL_CLOUD_MODEL``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
+
+Role = Literal["local", "cloud"]
+
+ROLE_ENV_VARS: dict[str, str] = {"local": "CLOUDLOCAL_LOCAL_MODEL", "cloud": "CLOUDLOCAL_CLOUD_MODEL"}
+DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
+# Servers that need no key still want a non-empty one from the OpenAI client.
+PLACEHOLDER_API_KEY = "not-needed"
+
+ACCEPTED_FORMS = (
+    "a BaseChatModel instance, 'ollama:NAME' (e.g. 'ollama:llama3.2:3b'), 'openai:NAME' (e.g. 'openai:gpt-4o'), "
+    "'openai-compatible:NAME@URL' (e.g. 'openai-compatible:qwen@http://127.0.0.1:8080/v1'; several URLs "
+    "separated by ','), or 'embedded:NAME' (e.g. 'embedded:smollm2', started with `cloudlocal serve`)"
+)
+
+
+class ModelSpecError(ValueError):
+    """A model spec that cannot be understood; the message names the accepted forms."""
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A chat model bound to a role, with the facts the ledger and error messages need."""
+
+    role: Role
+    model: BaseChatModel
+    model_name: str
+    base_url: str | None = None
+    spec: str | None = None
+
+    def describe(self) -> str:
+        where = f" at {self.base_url}" if self.base_url else ""
+        return f"{self.role} model '{self.model_name}'{where}"
+
+
+def model_name_of(model: BaseChatModel) -> str:
+    """Best-effort model name of any chat model (used for pricing and messages)."""
+    for attr in ("model_name", "model", "model_id"):
+        value = getattr(model, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return type(model).__name__
+
+
+def base_url_of(model: BaseChatModel) -> str | None:
+    for attr in ("openai_api_base", "base_url"):
+        value = getattr(model, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _openai_chat(name: str, base_url: str | None, api_key: str | None, **kwargs: Any) -> BaseChatModel:
+    from langchain_openai import ChatOpenAI
+
+    params: dict[str, Any] = {
+        "model": name,
+        "api_key": api_key or PLACEHOLDER_API_KEY,
+        # Usage in streamed responses is off by default when base_url is set; the ledger needs it.
+        "stream_usage": True,
+        "max_retries": 1,
+    }
+    if base_url:
+        params["base_url"] = base_url
+    params.update(kwargs)
+    return ChatOpenAI(**params)
+
+
+def _ollama_chat(name: str, **kwargs: Any) -> BaseChatModel:
+    from langchain_ollama import ChatOllama
+
+    host = os.environ.get("OLLAMA_HOST") or DEFAULT_OLLAMA_HOST
+    if not host.startswith(("http://", "https://")):
+        host = "http://" + host  # Ollama itself accepts "host:port" in OLLAMA_HOST
+    return ChatOllama(model=name, base_url=host, **kwargs)
+
+
+def resolve_model(spec: str | BaseChatModel | None, role: Role, **model_kwargs: Any) -> ResolvedModel:
+    """Build the chat model for ``role`` from ``spec`` (or from the environment when ``spec`` is None).
+
+    ``model_kwargs`` are passed to the chat model's constructor (e.g. ``temperature=0``, ``timeout=60``).
+    """
+    if role not in ROLE_ENV_VARS:
+        raise ModelSpecError(f"role must be 'local' or 'cloud', got {role!r}")
+    if isinstance(spec, BaseChatModel):
+        return ResolvedModel(role, spec, model_name_of(spec), base_url_of(spec))
+    if spec is None:
+        env_var = ROLE_ENV_VARS[role]
+        spec = os.environ.get(env_var)
+        if not spec:
+            raise ModelSpecError(
+                f"no {role} model given and {env_var} is not set. Pass {role}=... or set {env_var} to "
+                + ACCEPTED_FORMS
+            )
+    if not isinstance(spec, str):
+        raise ModelSpecError(f"{role} model spec must be a string or a chat model, got {type(spec).__name__}")
+    spec = spec.strip()
+    kind, sep, rest = spec.partition(":")
+    if not sep or not rest:
+        raise ModelSpecError(f"cannot read {role} model spec {spec!r}: expected {ACCEPTED_FORMS}")
+    kind = kind.lower()
+    if kind == "ollama":
+        model = _ollama_chat(rest, **model_kwargs)
+        return ResolvedModel(role, model, rest, base_url_of(model), spec)
+    if kind == "openai":
+        base_url = os.environ.get("OPENAI_BASE_URL") or None
+        api_key = os.environ.get("OPENAI_API_KEY")
+        if not api_key and not base_url:
+            raise ModelSpecError(
+                f"{role} model {spec!r} needs OPENAI_API_KEY (or OPENAI_BASE_URL for a server without keys)"
+            )
+        model = _openai_chat(rest, base_url, api_key, **model_kwargs)
+        return ResolvedModel(role, model, rest, base_url, spec)
+    if kind in ("openai-compatible", "openai_compatible"):
+        name, at, urls = rest.rpartition("@")
+        if not at or not name or not urls:
+            raise ModelSpecError(
+                f"cannot read {role} model spec {spec!r}: 'openai-compatible:' needs NAME@URL, "
+                "e.g. 'openai-compatible:qwen@http://127.0.0.1:8080/v1'"
+            )
+        url_list = [u.strip() for u in urls.split(",") if u.strip()]
+        for url in url_list:
+            if not url.startswith(("http://", "https://")):
+                raise ModelSpecError(
+                    f"{role} model spec {spec!r}: URL {url!r} must start with http:// or https://"
+                )
+        api_key = os.environ.get("OPENAI_API_KEY")
+        if len(url_list) == 1:
+            model = _openai_chat(name, url_list[0], api_key, **model_kwargs)
+        else:
+            model = RoundRobinChatModel(
+                replicas=[_openai_chat(name, u, api_key, **model_kwargs) for u in url_list], model_name=name
+            )
+        return ResolvedModel(role, model, name, ",".join(url_list), spec)
+    if kind == "embedded":
+        from langgraph_cloudlocal.embedded import running_server_url
+
+        url = running_server_url(rest)
+        model = _openai_chat(rest, url, None, **model_kwargs)
+        return ResolvedModel(role, model, rest, url, spec)
+    raise ModelSpecError(
+        f"unknown model kind {kind!r} in {role} model spec {spec!r}: expected {ACCEPTED_FORMS}"
+    )
+
+
+class RoundRobinChatModel(BaseChatModel):
+    """Spreads calls over several replicas of the same model (one per server URL), in turn.
+
+    The scale-out path for local models: run several model servers and list their URLs in one
+    ``openai-compatible:NAME@URL1,URL2`` spec. Each call goes to the next replica.
+    """
+
+    replicas: Sequence[BaseChatModel]
+    model_name: str = "round-robin"
+
+    def model_post_init(self, __context: Any) -> None:
+        if not self.replicas:
+            raise ModelSpecError("RoundRobinChatModel needs at least one replica")
+        self._counter = itertools.count()
+        self._lock = threading.Lock()
+
+    @property
+    def _llm_type(self) -> str:
+        return "cloudlocal-round-robin"
+
+    def _next(self) -> BaseChatModel:
+        with self._lock:
+            index = next(self._counter) % len(self.replicas)
+        return self.replicas[index]
+
+    def bind_tools(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - not used by the protocols
+        raise NotImplementedError("tool calling is not used by the cloudlocal protocols")
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return self._next()._generate(messages, stop=stop, **kwargs)
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return await self._next()._agenerate(messages, stop=stop, **kwargs)
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        yield from self._next()._stream(messages, stop=stop, **kwargs)
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        async for chunk in self._next()._astream(messages, stop=stop, **kwargs):
+            yield chunk

@@ -1,0 +1,1 @@
+"""The collaboration protocols, one module each."""

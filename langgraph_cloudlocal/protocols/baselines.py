@@ -1,0 +1,115 @@
+"""The yardsticks: the local model alone (free, private, weak) and the cloud model alone (what the
+protocols try to match for less). Same input and output shape as the protocols."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+from langchain_core.messages import HumanMessage, SystemMessage
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
+
+from langgraph_cloudlocal.calls import call_text
+from langgraph_cloudlocal.decisions import SwitchDecision, emit_decision, make_decision
+from langgraph_cloudlocal.ledger import PriceTable
+from langgraph_cloudlocal.prompts import baselines as prompts
+from langgraph_cloudlocal.protocols.common import (
+    MODEL_RETRY,
+    DecisionsField,
+    ModelRoles,
+    ModelSpec,
+    ProtocolInput,
+    ProtocolOutput,
+    RunSettings,
+    UsageField,
+    check_input,
+    current_settings,
+    settings_class_with_defaults,
+    usage_report,
+)
+
+
+class BaselineState(TypedDict, total=False):
+    question: str
+    documents: list[str]
+    answer: str
+    ledger: UsageField  # raw counters, merged across nodes
+    usage: dict[str, Any]  # the finished report
+    decisions: DecisionsField
+
+
+def _build_single_model(
+    which: Literal["local", "cloud"],
+    local: ModelSpec,
+    cloud: ModelSpec,
+    prices: PriceTable | None,
+    settings: dict[str, Any],
+) -> StateGraph:
+    roles = ModelRoles(local, cloud, prices, cloud_required=which == "cloud")
+    settings_class = settings_class_with_defaults(RunSettings, settings)
+    protocol = f"{which}-only"
+
+    def answer(state: BaselineState, runtime: Runtime[Any]) -> dict[str, Any]:
+        run = current_settings(runtime.context, settings_class)
+        question, documents = check_input(
+            state.get("question"), state.get("documents"), documents_required=False
+        )
+        local_model, cloud_model = roles.for_run(run)
+        model = local_model if which == "local" else cloud_model
+        decision: SwitchDecision = emit_decision(
+            make_decision(protocol, "answer", f"use_{which}", f"the {which} model answers alone (yardstick)")
+        )
+        result = call_text(
+            model,
+            [SystemMessage(prompts.SYSTEM), HumanMessage(prompts.answer_prompt(question, documents))],
+            max_tokens=run.local_max_tokens if which == "local" else run.cloud_max_tokens,
+            private_chars=sum(len(d) for d in documents) if which == "cloud" else 0,
+        )
+        answer_text = result.text.strip()
+        usage = usage_report(
+            result.usage,
+            local_model,
+            cloud_model,
+            roles.prices,
+            question=question,
+            documents=documents,
+            answer=answer_text,
+        )
+        return {"answer": answer_text, "ledger": result.usage, "usage": usage, "decisions": [decision]}
+
+    builder = StateGraph(
+        BaselineState, context_schema=settings_class, input_schema=ProtocolInput, output_schema=ProtocolOutput
+    )
+    builder.add_node("answer", answer, retry_policy=MODEL_RETRY)
+    builder.add_edge(START, "answer")
+    builder.add_edge("answer", END)
+    return builder
+
+
+def build_local_only(
+    local: ModelSpec = None, cloud: ModelSpec = None, *, prices: PriceTable | None = None, **settings: Any
+) -> StateGraph:
+    """The uncompiled local-only yardstick (the cloud model is used only for pricing the estimate)."""
+    return _build_single_model("local", local, cloud, prices, settings)
+
+
+def build_cloud_only(
+    local: ModelSpec = None, cloud: ModelSpec = None, *, prices: PriceTable | None = None, **settings: Any
+) -> StateGraph:
+    """The uncompiled cloud-only yardstick: the cloud model reads the whole documents."""
+    return _build_single_model("cloud", local, cloud, prices, settings)
+
+
+def create_local_only(
+    local: ModelSpec = None, cloud: ModelSpec = None, *, prices: PriceTable | None = None, **settings: Any
+) -> CompiledStateGraph:
+    """The local model alone answers from the whole documents. Output: answer, usage, decisions."""
+    return build_local_only(local, cloud, prices=prices, **settings).compile(name="local_only")
+
+
+def create_cloud_only(
+    local: ModelSpec = None, cloud: ModelSpec = None, *, prices: PriceTable | None = None, **settings: Any
+) -> CompiledStateGraph:
+    """The cloud model alone answers from the whole documents. Output: answer, usage, decisions."""
+    return build_cloud_only(local, cloud, prices=prices, **settings).compile(name="cloud_only")

@@ -1,0 +1,98 @@
+import httpx
+import openai
+import pytest
+from langchain_core.messages import HumanMessage
+from pydantic import BaseModel
+
+from langgraph_cloudlocal.calls import (
+    ModelCallError,
+    call_structured,
+    call_text,
+    parse_json_object,
+    parse_structured,
+    quoted_chars,
+)
+from langgraph_cloudlocal.models import resolve_model
+from langgraph_cloudlocal.testing import ScriptedChatModel
+
+
+class Verdict(BaseModel):
+    answer: str
+    confidence: float
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"answer": "42", "confidence": 0.9}',
+        'Sure! ```json\n{"answer": "42", "confidence": 0.9}\n```',
+        'Here it is: {"answer": "42", "confidence": 0.9,} hope that helps',
+        "{'answer': '42', 'confidence': 0.9}",
+        '{"answer": "42", "confidence": 0.9',  # truncated at the token limit
+        '{"answer": "42", "confidence": "0.9"}',  # number as string: pydantic coerces
+    ],
+)
+def test_tolerant_parser_repairs_common_breakage(text: str) -> None:
+    value, error = parse_structured(text, Verdict)
+    assert error is None
+    assert value == Verdict(answer="42", confidence=0.9)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("", "empty"),
+        ("I think the answer is 42", "no JSON"),
+        ('{"answer": "42"}', "confidence"),
+        ('{"answer": "42", "confidence": "very"}', "confidence"),
+    ],
+)
+def test_parser_reports_what_is_wrong(text: str, fragment: str) -> None:
+    value, error = parse_structured(text, Verdict)
+    assert value is None and error is not None and fragment in error
+
+
+def test_truncated_nested_json_is_closed() -> None:
+    assert parse_json_object('{"jobs": [{"task": "a"}, {"task": "b') == {
+        "jobs": [{"task": "a"}, {"task": "b"}]
+    }
+
+
+def test_structured_call_retries_with_the_error_then_succeeds() -> None:
+    fake = ScriptedChatModel(replies=["no idea", '{"answer": "7", "confidence": 0.5}'], model_name="m")
+    result = call_structured(resolve_model(fake, "local"), [HumanMessage("q?")], Verdict, retries=2)
+    assert result.ok and result.value.answer == "7" and result.attempts == 2
+    assert "could not be used" in fake.calls[1]["prompt"]  # the retry told the model what was wrong
+    assert result.usage["local"]["calls"] == 2 and result.usage["local"]["failed_calls"] == 0
+
+
+def test_structured_call_gives_up_without_raising() -> None:
+    fake = ScriptedChatModel(replies=["garbage"], model_name="m")
+    result = call_structured(resolve_model(fake, "cloud"), [HumanMessage("q?")], Verdict, retries=1)
+    assert not result.ok and result.raw == "garbage" and result.attempts == 2
+    assert result.usage["cloud"]["calls"] == 2 and result.usage["cloud"]["failed_calls"] == 1
+    assert result.raw_attempts == ["garbage", "garbage"]
+
+
+def test_text_call_counts_usage_and_private_chars() -> None:
+    fake = ScriptedChatModel(replies=["abcdefgh"], model_name="gpt-4o")
+    result = call_text(resolve_model(fake, "cloud"), [HumanMessage("x" * 400)], private_chars=123)
+    assert result.text == "abcdefgh"
+    assert result.usage["cloud"]["input_tokens"] == 100 and result.usage["cloud"]["output_tokens"] == 2
+    assert result.usage["private_chars_to_cloud"] == 123
+
+
+def test_connection_failure_names_model_url_and_fix() -> None:
+    request = httpx.Request("POST", "http://127.0.0.1:9/v1/chat/completions")
+    fake = ScriptedChatModel(error=openai.APIConnectionError(request=request), model_name="smollm2")
+    resolved = resolve_model(fake, "local")
+    with pytest.raises(ModelCallError) as info:
+        call_text(resolved, [HumanMessage("hi")])
+    assert "smollm2" in str(info.value) and "cloudlocal serve" in str(info.value)
+
+
+def test_quoted_chars_finds_relayed_document_text() -> None:
+    document = "The vault code is 7731-ALPHA and it was last changed by Margarethe Olsson in March."
+    prompt = "Job output: the document says 'The vault code is 7731-ALPHA and it was last changed' ok"
+    assert quoted_chars(prompt, [document], window=20) >= 40
+    assert quoted_chars("Nothing shared with the document at all, truly nothing.", [document], window=20) == 0
