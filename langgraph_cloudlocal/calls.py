@@ -192,6 +192,30 @@ def _explain(exc: Exception, resolved: ResolvedModel) -> ModelCallError | None:
     return None
 
 
+def _message_from_cut_off_reply(exc: Exception) -> AIMessage | None:
+    """The openai client raises instead of returning a structured reply cut off at the token limit;
+    recover the text and usage so the tolerant parser and the ledger still see them."""
+    completion = getattr(exc, "completion", None)
+    if completion is None or type(exc).__name__ not in ("LengthFinishReasonError", "ContentFilterFinishReasonError"):
+        return None
+    try:
+        text = completion.choices[0].message.content or ""
+    except (AttributeError, IndexError):
+        text = ""
+    usage = getattr(completion, "usage", None)
+    metadata = None
+    if usage is not None:
+        details = getattr(usage, "prompt_tokens_details", None)
+        cached = int(getattr(details, "cached_tokens", 0) or 0) if details is not None else 0
+        metadata = {
+            "input_tokens": int(usage.prompt_tokens),
+            "output_tokens": int(usage.completion_tokens),
+            "total_tokens": int(usage.prompt_tokens + usage.completion_tokens),
+            "input_token_details": {"cache_read": cached},
+        }
+    return AIMessage(content=text, usage_metadata=metadata, response_metadata={"finish_reason": "length"})
+
+
 def quoted_chars(prompt: str, documents: Sequence[str], window: int = 40) -> int:
     """Characters of ``prompt`` that repeat some document verbatim in runs of at least ``window`` chars.
 
@@ -248,7 +272,9 @@ def _invoke(
         explained = _explain(exc, resolved)
         if explained is not None:
             raise explained from exc
-        raise
+        message = _message_from_cut_off_reply(exc)
+        if message is None:
+            raise
     seconds = time.perf_counter() - started
     if not isinstance(message, AIMessage):  # pragma: no cover - every chat model returns one
         message = AIMessage(content=str(message))
