@@ -1,0 +1,122 @@
+"""Prompts of Minion: the cloud supervisor, who never sees the documents, chats with the local worker,
+who has read them. Kept short for small models; the documents open the worker's conversation so that
+each new question reuses the server's prompt cache."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from pydantic import BaseModel, Field
+
+from langgraph_cloudlocal.prompts.baselines import format_documents
+
+# --------------------------------------------------------------------------------------------------
+# What the supervisor returns
+
+
+class FirstMessage(BaseModel):
+    """The supervisor's opening question to the worker."""
+
+    message: str = Field(description="your first question to the assistant")
+
+
+class SupervisorTurn(BaseModel):
+    """After each worker reply: answer now, or ask another question."""
+
+    decision: Literal["answer", "ask"] = Field(description="'answer' if you can answer now, else 'ask'")
+    message: str = Field(default="", description="if ask: your next question to the assistant")
+    answer: str = Field(default="", description="if answer: the final answer to the user's question")
+    reason: str = Field(default="", description="one short sentence: why")
+
+
+class FinalAnswer(BaseModel):
+    """The last round: the supervisor must answer."""
+
+    answer: str = Field(description="the final answer to the user's question")
+    reason: str = Field(default="", description="one short sentence: why")
+
+
+# --------------------------------------------------------------------------------------------------
+# Supervisor (cloud)
+
+SUPERVISOR_SYSTEM = (
+    "You answer a user's question about private documents that you cannot see. A small assistant model "
+    "has read them and answers your questions. It is weak: ask short, simple questions, one fact at a time. "
+    "Reply with JSON only."
+)
+
+
+def _transcript_text(transcript: Sequence[dict]) -> str:
+    lines = []
+    for turn in transcript:
+        if turn["role"] not in ("cloud", "local"):
+            continue
+        who = "You" if turn["role"] == "cloud" else "Assistant"
+        lines.append(f"{who}: {turn['text'].strip()}")
+    return "\n".join(lines)
+
+
+def first_message_messages(question: str) -> list[BaseMessage]:
+    """The supervisor writes its first question to the worker."""
+    return [
+        SystemMessage(SUPERVISOR_SYSTEM),
+        HumanMessage(
+            f"User's question: {question}\n\n"
+            'Write your first question to the assistant. JSON: {"message": "..."}'
+        ),
+    ]
+
+
+def decide_messages(question: str, transcript: Sequence[dict], rounds_left: int) -> list[BaseMessage]:
+    """After a worker reply: answer, or ask again (``rounds_left`` more questions allowed)."""
+    return [
+        SystemMessage(SUPERVISOR_SYSTEM),
+        HumanMessage(
+            f"User's question: {question}\n\nConversation so far:\n{_transcript_text(transcript)}\n\n"
+            f"You may ask {rounds_left} more question(s). If you can answer the user's question, answer. "
+            "Otherwise ask the assistant what is missing.\n"
+            'JSON: {"decision": "answer" or "ask", "message": "next question if ask", '
+            '"answer": "final answer if answer", "reason": "why"}'
+        ),
+    ]
+
+
+def final_messages(question: str, transcript: Sequence[dict]) -> list[BaseMessage]:
+    """The last round: the supervisor must answer from the conversation."""
+    return [
+        SystemMessage(SUPERVISOR_SYSTEM),
+        HumanMessage(
+            f"User's question: {question}\n\nConversation so far:\n{_transcript_text(transcript)}\n\n"
+            "No more questions are allowed: give your best final answer now.\n"
+            'JSON: {"answer": "...", "reason": "why"}'
+        ),
+    ]
+
+
+# --------------------------------------------------------------------------------------------------
+# Worker (local)
+
+WORKER_SYSTEM = (
+    "You have read the documents below. A supervisor asks you questions about them. Answer briefly, "
+    "using only the documents, and quote the words that support your answer."
+)
+
+
+def worker_messages(documents: list[str], transcript: Sequence[dict]) -> list[BaseMessage]:
+    """The worker's conversation: documents first (prompt cache), then the exchanges so far.
+
+    ``transcript`` ends with the message the worker must answer: the supervisor's (role ``cloud``), or
+    the user's question itself (role ``user``, when the cloud budget ran out).
+    """
+    messages: list[BaseMessage] = [SystemMessage(WORKER_SYSTEM)]
+    head = f"Documents:\n{format_documents(documents)}\n\n"
+    for turn in transcript:
+        if turn["role"] == "local":
+            messages.append(AIMessage(turn["text"]))
+        else:
+            label = "Supervisor" if turn["role"] == "cloud" else "Question"
+            messages.append(HumanMessage(head + f"{label}: {turn['text']}"))
+            head = ""
+    return messages
