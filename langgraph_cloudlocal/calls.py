@@ -196,7 +196,10 @@ def _message_from_cut_off_reply(exc: Exception) -> AIMessage | None:
     """The openai client raises instead of returning a structured reply cut off at the token limit;
     recover the text and usage so the tolerant parser and the ledger still see them."""
     completion = getattr(exc, "completion", None)
-    if completion is None or type(exc).__name__ not in ("LengthFinishReasonError", "ContentFilterFinishReasonError"):
+    if completion is None or type(exc).__name__ not in (
+        "LengthFinishReasonError",
+        "ContentFilterFinishReasonError",
+    ):
         return None
     try:
         text = completion.choices[0].message.content or ""

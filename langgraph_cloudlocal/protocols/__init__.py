@@ -24,6 +24,8 @@ def protocol_factory(name: str) -> Callable[..., Any]:
     """The ``create_*`` function of protocol ``name`` (e.g. ``"minions"``)."""
     key = name.strip().lower().replace("_", "-")
     if key not in PROTOCOL_FACTORIES:
-        raise UnknownProtocolError(f"unknown protocol {name!r}; choose one of: {', '.join(PROTOCOL_FACTORIES)}")
+        raise UnknownProtocolError(
+            f"unknown protocol {name!r}; choose one of: {', '.join(PROTOCOL_FACTORIES)}"
+        )
     module_name, attribute = PROTOCOL_FACTORIES[key]
     return getattr(importlib.import_module(module_name), attribute)

@@ -57,14 +57,14 @@ def _build_single_model(
         )
         local_model, cloud_model = roles.for_run(run)
         model = local_model if which == "local" else cloud_model
-        decision: SwitchDecision = emit_decision(
-            make_decision(protocol, "answer", f"use_{which}", f"the {which} model answers alone (yardstick)")
-        )
         result = call_text(
             model,
             [SystemMessage(prompts.SYSTEM), HumanMessage(prompts.answer_prompt(question, documents))],
             max_tokens=run.local_max_tokens if which == "local" else run.cloud_max_tokens,
             private_chars=sum(len(d) for d in documents) if which == "cloud" else 0,
+        )
+        decision: SwitchDecision = emit_decision(
+            make_decision(protocol, "answer", f"use_{which}", f"the {which} model answers alone (yardstick)")
         )
         answer_text = result.text.strip()
         usage = usage_report(

@@ -38,7 +38,9 @@ class Colour(BaseModel):
 
 def test_json_schema_output_is_constrained(smollm2_spec: str) -> None:
     resolved = resolve_model(smollm2_spec, "local", temperature=0)
-    result = call_structured(resolved, [HumanMessage("Give a colour as JSON.")], Colour, max_tokens=40, retries=1)
+    result = call_structured(
+        resolved, [HumanMessage("Give a colour as JSON.")], Colour, max_tokens=40, retries=1
+    )
     # The server's grammar constrains the reply to the schema, so even a 135M model produces it.
     assert result.ok, result.raw
     assert isinstance(result.value.name, str) and result.attempts == 1

@@ -44,7 +44,11 @@ def _graph() -> Any:
 
 
 def test_decisions_in_output_and_custom_stream() -> None:
-    events = list(_graph().stream({"question": "Capital?", "documents": ["Paris is the capital."]}, stream_mode=["custom", "values"]))
+    events = list(
+        _graph().stream(
+            {"question": "Capital?", "documents": ["Paris is the capital."]}, stream_mode=["custom", "values"]
+        )
+    )
     custom = [payload for mode, payload in events if mode == "custom" and payload["type"] == DECISION_EVENT]
     final = [payload for mode, payload in events if mode == "values"][-1]
     assert [c["decision"] for c in custom] == ["use_cloud"]
@@ -54,7 +58,12 @@ def test_decisions_in_output_and_custom_stream() -> None:
 
 def test_decisions_reach_langsmith_as_tags_and_metadata() -> None:
     session = CapturingSession()
-    client = Client(api_url="http://langsmith.capture.invalid", api_key="ls-test", session=session, auto_batch_tracing=False)
+    client = Client(
+        api_url="http://langsmith.capture.invalid",
+        api_key="ls-test",
+        session=session,
+        auto_batch_tracing=False,
+    )
     tracer = LangChainTracer(client=client, project_name="cloudlocal-test")
     _graph().invoke({"question": "Capital?", "documents": ["Paris."]}, config={"callbacks": [tracer]})
     tracer.wait_for_futures()

@@ -111,11 +111,17 @@ def test_budget_refuses_before_the_cap_is_crossed() -> None:
     price = Price(2.5, 10.0)
     spent = usage_delta("cloud", input_tokens=900, output_tokens=50)
     assert Budget(max_cloud_tokens=1000).refusal(spent, next_input_tokens=40, cloud_price=price) is None
-    assert "token cap" in Budget(max_cloud_tokens=1000).refusal(spent, next_input_tokens=60, cloud_price=price)
+    assert "token cap" in Budget(max_cloud_tokens=1000).refusal(
+        spent, next_input_tokens=60, cloud_price=price
+    )
     assert "call cap" in Budget(max_cloud_calls=1).refusal(spent, next_input_tokens=1, cloud_price=price)
-    assert "dollar cap" in Budget(max_cloud_usd=0.003).refusal(spent, next_input_tokens=400, cloud_price=price)
+    assert "dollar cap" in Budget(max_cloud_usd=0.003).refusal(
+        spent, next_input_tokens=400, cloud_price=price
+    )
 
 
 def test_stricter_budget_wins() -> None:
-    merged = Budget(max_cloud_tokens=100, max_cloud_calls=5).merged_with(Budget(max_cloud_tokens=50, max_cloud_usd=1.0))
+    merged = Budget(max_cloud_tokens=100, max_cloud_calls=5).merged_with(
+        Budget(max_cloud_tokens=50, max_cloud_usd=1.0)
+    )
     assert merged == Budget(max_cloud_tokens=50, max_cloud_usd=1.0, max_cloud_calls=5)

