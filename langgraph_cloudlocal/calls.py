@@ -92,6 +92,41 @@ def _client_kind(model: BaseChatModel) -> str:
     return "other"
 
 
+# ChatOllama's fields that it sends as Ollama's per-request ``options`` (langchain-ollama 1.1).
+_OLLAMA_OPTION_FIELDS = (
+    "mirostat",
+    "mirostat_eta",
+    "mirostat_tau",
+    "num_ctx",
+    "num_gpu",
+    "num_thread",
+    "num_predict",
+    "repeat_last_n",
+    "repeat_penalty",
+    "temperature",
+    "seed",
+    "stop",
+    "tfs_z",
+    "top_k",
+    "top_p",
+)
+
+
+def _ollama_options(model: BaseChatModel, *, num_predict: int) -> dict[str, Any]:
+    """``options`` for one ChatOllama call with an output limit.
+
+    ChatOllama has no per-call ``num_predict``: unknown call kwargs reach ``ollama.Client.chat()``, which
+    rejects them (TypeError). A per-call ``options`` dict works but replaces the model's own options
+    wholesale, so the model's temperature, seed, stop, ... are carried over.
+    """
+    replicas = getattr(model, "replicas", None)
+    source = replicas[0] if replicas else model
+    options = {name: getattr(source, name, None) for name in _OLLAMA_OPTION_FIELDS}
+    options = {name: value for name, value in options.items() if value is not None}
+    options["num_predict"] = num_predict
+    return options
+
+
 def bind_call_options(
     model: BaseChatModel,
     *,
@@ -115,7 +150,7 @@ def bind_call_options(
             kwargs["logprobs"] = True
     elif kind == "ollama":
         if max_tokens:
-            kwargs["num_predict"] = max_tokens
+            kwargs["options"] = _ollama_options(model, num_predict=max_tokens)
         if json_schema is not None:
             kwargs["format"] = json_schema
         if logprobs:

@@ -23,3 +23,20 @@ def smollm2_server() -> Iterator[EmbeddedServer]:
 def smollm2_spec(smollm2_server: EmbeddedServer) -> str:
     """A model spec string for the running SmolLM2 server."""
     return smollm2_server.spec
+
+
+# Appended: the Ollama-API shim for ChatOllama tests (kept at the end so existing fixtures stay as they are).
+from tests.ollama_shim import OllamaShim  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def ollama_shim(smollm2_server: EmbeddedServer) -> Iterator[OllamaShim]:
+    """Ollama's native API (tests/ollama_shim.py) in front of the SmolLM2 server, for ``ChatOllama``."""
+    with OllamaShim(smollm2_server.base_url, smollm2_server.model) as shim:
+        yield shim
+
+
+@pytest.fixture(scope="session")
+def ollama_shim_url(ollama_shim: OllamaShim) -> str:
+    """``http://127.0.0.1:PORT`` of a running Ollama-API shim serving ``smollm2``: set ``OLLAMA_HOST`` to it."""
+    return ollama_shim.url
