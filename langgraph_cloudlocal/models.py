@@ -96,10 +96,10 @@ def _openai_chat(name: str, base_url: str | None, api_key: str | None, **kwargs:
 
 def _ollama_chat(name: str, **kwargs: Any) -> BaseChatModel:
     from langchain_ollama import ChatOllama
+    from ollama._client import _parse_host
 
-    host = os.environ.get("OLLAMA_HOST") or DEFAULT_OLLAMA_HOST
-    if not host.startswith(("http://", "https://")):
-        host = "http://" + host  # Ollama itself accepts "host:port" in OLLAMA_HOST
+    # Read OLLAMA_HOST exactly as the ollama client does ("host", "host:port", ":port", URLs; port 11434).
+    host = _parse_host(os.environ.get("OLLAMA_HOST") or DEFAULT_OLLAMA_HOST)
     return ChatOllama(model=name, base_url=host, **kwargs)
 
 

@@ -24,6 +24,21 @@ def test_ollama_spec_uses_ollama_host(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolved.model.base_url == "http://10.0.0.5:11434"
 
 
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [
+        ("myhost", "http://myhost:11434"),
+        (":11500", "http://127.0.0.1:11500"),
+        ("https://ollama.internal", "https://ollama.internal:443"),
+    ],
+)
+def test_ollama_host_is_read_like_the_ollama_client(
+    monkeypatch: pytest.MonkeyPatch, host: str, url: str
+) -> None:
+    monkeypatch.setenv("OLLAMA_HOST", host)
+    assert resolve_model("ollama:qwen", "local").base_url == url
+
+
 def test_openai_compatible_spec_streams_usage() -> None:
     resolved = resolve_model("openai-compatible:qwen@http://127.0.0.1:8080/v1", "cloud")
     assert isinstance(resolved.model, ChatOpenAI)
