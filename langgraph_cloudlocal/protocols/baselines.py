@@ -23,6 +23,8 @@ from langgraph_cloudlocal.protocols.common import (
     ProtocolOutput,
     RunSettings,
     UsageField,
+    budget_refusal,
+    budget_stop_decision,
     check_input,
     current_settings,
     settings_class_with_defaults,
@@ -56,15 +58,28 @@ def _build_single_model(
             state.get("question"), state.get("documents"), documents_required=False
         )
         local_model, cloud_model = roles.for_run(run)
-        model = local_model if which == "local" else cloud_model
+        messages = [SystemMessage(prompts.SYSTEM), HumanMessage(prompts.answer_prompt(question, documents))]
+        decisions: list[SwitchDecision] = []
+        use = which
+        if which == "cloud":
+            refusal = budget_refusal(
+                {}, run, cloud_model, roles.prices, "\n".join(str(m.content) for m in messages)
+            )
+            if refusal:
+                # Degrade: the local model answers instead, and the decision says why.
+                decisions.append(budget_stop_decision(protocol, "answer", refusal, None))
+                use = "local"
+        model = local_model if use == "local" else cloud_model
         result = call_text(
             model,
-            [SystemMessage(prompts.SYSTEM), HumanMessage(prompts.answer_prompt(question, documents))],
-            max_tokens=run.local_max_tokens if which == "local" else run.cloud_max_tokens,
-            private_chars=sum(len(d) for d in documents) if which == "cloud" else 0,
+            messages,
+            max_tokens=run.local_max_tokens if use == "local" else run.cloud_max_tokens,
+            private_chars=sum(len(d) for d in documents) if use == "cloud" else 0,
         )
-        decision: SwitchDecision = emit_decision(
-            make_decision(protocol, "answer", f"use_{which}", f"the {which} model answers alone (yardstick)")
+        decisions.append(
+            emit_decision(
+                make_decision(protocol, "answer", f"use_{use}", f"the {use} model answers alone (yardstick)")
+            )
         )
         answer_text = result.text.strip()
         usage = usage_report(
@@ -76,7 +91,7 @@ def _build_single_model(
             documents=documents,
             answer=answer_text,
         )
-        return {"answer": answer_text, "ledger": result.usage, "usage": usage, "decisions": [decision]}
+        return {"answer": answer_text, "ledger": result.usage, "usage": usage, "decisions": decisions}
 
     builder = StateGraph(
         BaselineState, context_schema=settings_class, input_schema=ProtocolInput, output_schema=ProtocolOutput
