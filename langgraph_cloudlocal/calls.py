@@ -60,6 +60,9 @@ class StructuredResult(Generic[SchemaT]):
     usage: RawUsage
     attempts: int
     raw_attempts: list[str] = field(default_factory=list)
+    # The last reply as the client returned it (log-probabilities, when asked for, are in its
+    # ``response_metadata["logprobs"]``).
+    message: AIMessage | None = None
 
     @property
     def ok(self) -> bool:
@@ -340,6 +343,7 @@ def call_structured(
     private_chars: int = 0,
     documents: Sequence[str] | None = None,
     constrained: bool = True,
+    logprobs: bool = False,
     config: dict[str, Any] | None = None,
 ) -> StructuredResult[SchemaT]:
     """Ask for a ``schema`` object; repair, then retry with the error, up to ``retries`` more times.
@@ -349,12 +353,17 @@ def call_structured(
     """
     json_schema = schema.model_json_schema() if constrained else None
     runnable = bind_call_options(
-        resolved.model, max_tokens=max_tokens, json_schema=json_schema, schema_name=schema.__name__
+        resolved.model,
+        max_tokens=max_tokens,
+        json_schema=json_schema,
+        schema_name=schema.__name__,
+        logprobs=logprobs,
     )
     conversation = list(messages)
     usage: RawUsage = {}
     raws: list[str] = []
     error: str | None = None
+    message: AIMessage | None = None
     for attempt in range(1, retries + 2):
         result = _invoke(
             resolved,
@@ -367,9 +376,10 @@ def call_structured(
         )
         usage = merge_usage(usage, result.usage)
         raws.append(result.text)
+        message = result.message
         value, error = parse_structured(result.text, schema)
         if value is not None:
-            return StructuredResult(value, result.text, None, usage, attempt, raws)
+            return StructuredResult(value, result.text, None, usage, attempt, raws, message)
         conversation = [
             *messages,
             AIMessage(content=result.text[:2000]),
@@ -382,7 +392,7 @@ def call_structured(
         ]
     failed = merge_usage(usage, {})
     failed[resolved.role]["failed_calls"] += 1  # type: ignore[literal-required]
-    return StructuredResult(None, raws[-1] if raws else "", error, failed, len(raws), raws)
+    return StructuredResult(None, raws[-1] if raws else "", error, failed, len(raws), raws, message)
 
 
 # --------------------------------------------------------------------------------------------------
