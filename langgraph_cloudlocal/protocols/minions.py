@@ -1,0 +1,786 @@
+"""MinionS (Narayan et al., ICML 2025): the cloud plans small single-chunk tasks, the local model runs
+them in parallel over document chunks, and the cloud reads only the filtered job outputs.
+
+Each round:
+
+1. ``plan`` (cloud): from the question, its own scratchpad and the last round's feedback, the cloud
+   returns a structured plan: at most ``max_tasks_per_round`` atomic tasks, each with a retrieval query
+   and advice. No model-written code is ever run.
+2. The harness turns each task into jobs: one per chunk (all chunks), or one per chunk of the store's
+   top ``top_k`` for the task's query (retrieval), times ``samples_per_job``; at most
+   ``max_jobs_per_round``.
+3. ``job`` (local, parallel): one LangGraph ``Send`` per job, each its own local call, bounded by the run
+   config's ``max_concurrency``; per-job retries (``job_retries``) and timeout (``job_timeout_s``).
+   Output per job: {explanation, citation, answer or null}. A job that fails is recorded, not raised.
+4. ``filter``: jobs without an answer are dropped; failures are counted in a decision.
+5. ``synthesize`` (cloud): reads only the filtered outputs and returns {decision, answer, feedback,
+   scratchpad}; feedback and scratchpad reach the next round's plan. The last round must answer.
+
+Budget: before every cloud call the ledger is checked. A refused plan in round 1 runs the question
+itself as the only task (locally); a refused plan later goes straight to synthesis; a refused synthesis
+answers with the answer most jobs gave (``local_answer`` decision).
+
+The cloud never gets the documents (``private_chars_to_cloud`` stays 0); worker citations it reads are
+measured as ``quoted_chars_to_cloud``.
+
+Each round takes four graph steps: for ``max_rounds`` above 5, raise the run's ``recursion_limit``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import dataclasses
+import operator
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, TypedDict, TypeVar
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Send
+
+from langgraph_cloudlocal.calls import ModelCallError, call_structured
+from langgraph_cloudlocal.decisions import SwitchDecision, emit_decision, emit_progress, make_decision
+from langgraph_cloudlocal.ledger import PriceTable, merge_usage, usage_delta
+from langgraph_cloudlocal.models import ResolvedModel
+from langgraph_cloudlocal.prompts import minions as prompts
+from langgraph_cloudlocal.protocols.common import (
+    MODEL_RETRY,
+    DecisionsField,
+    InputError,
+    ModelRoles,
+    ModelSpec,
+    ProtocolOutput,
+    RunSettings,
+    UsageField,
+    budget_refusal,
+    budget_stop_decision,
+    check_input,
+    current_settings,
+    settings_class_with_defaults,
+    usage_report,
+)
+
+PROTOCOL = "minions"
+T = TypeVar("T")
+
+
+@dataclass
+class MinionsSettings(RunSettings):
+    """Run settings of MinionS (the graph's ``context_schema``)."""
+
+    max_rounds: int = 3
+    max_tasks_per_round: int = 3
+    # Jobs beyond this cap are dropped (tasks share the cap in turn); a decision records it.
+    max_jobs_per_round: int = 24
+    # Several samples per (task, chunk) job, drawn at ``sample_temperature`` when above 1.
+    samples_per_job: int = 1
+    sample_temperature: float = 0.7
+    # "auto": top-k retrieval from the store when the documents are at least retrieval_min_chars long;
+    # "on": always (needs a store); "off": every job runs on every chunk.
+    retrieval: Literal["auto", "on", "off"] = "auto"
+    retrieval_min_chars: int = 8000
+    top_k: int = 4
+    # How documents given as text are cut (see documents.chunk_document); None: the strategy's default
+    # (chars: 1000 characters, 100 shared).
+    chunking: str = "chars"
+    chunk_size: int | None = None
+    chunk_overlap: int | None = None
+    # Retries of a job whose local call cannot reach the server or times out; then it is marked failed.
+    job_retries: int = 1
+    # Wall-clock cap on one job attempt, in seconds (None: the chat model's own timeout only).
+    job_timeout_s: float | None = None
+    local_max_tokens: int = 256
+    cloud_max_tokens: int = 512
+
+    def validate(self) -> None:
+        super().validate()
+        if isinstance(self.retrieval, bool):
+            self.retrieval = "on" if self.retrieval else "off"
+        if self.retrieval not in ("auto", "on", "off"):
+            raise InputError(f"retrieval must be 'auto', 'on' or 'off', got {self.retrieval!r}")
+        for name in ("max_rounds", "max_tasks_per_round", "max_jobs_per_round", "samples_per_job", "top_k"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name} must be >= 1")
+        from langgraph_cloudlocal.documents import resolve_chunking
+
+        try:
+            resolve_chunking(self.chunking, self.chunk_size, self.chunk_overlap)
+        except ValueError as exc:
+            raise InputError(str(exc)) from exc
+        if self.retrieval_min_chars < 0 or self.job_retries < 0:
+            raise InputError("retrieval_min_chars and job_retries must be >= 0")
+        if self.job_timeout_s is not None and self.job_timeout_s <= 0:
+            raise InputError("job_timeout_s must be > 0 or None")
+
+
+class MinionsInput(TypedDict, total=False):
+    """``question`` plus ``documents`` (texts) and/or ``document_ids`` (ids already in the store)."""
+
+    question: str
+    documents: list[str]
+    document_ids: list[str]
+
+
+class MinionsOutput(ProtocolOutput, total=False):
+    jobs: list[dict[str, Any]]  # the job table, every round
+    rounds: list[dict[str, Any]]  # one summary per round
+
+
+class MinionsState(TypedDict, total=False):
+    question: str
+    documents: list[str]
+    document_ids: list[str]
+    # prepared once
+    doc_texts: list[str]  # every document's text (privacy measurement, cloud-only estimate)
+    chunks: list[dict[str, Any]]  # all chunks, when jobs go over all of them
+    store_ids: list[str]  # ids of the documents in the store, when retrieval is used
+    retrieval: bool
+    n_chunks: int
+    # per round
+    round: int
+    last_round: bool
+    skip_jobs: bool
+    tasks: list[dict[str, Any]]
+    pending_jobs: list[dict[str, Any]]
+    round_key: str
+    findings: list[dict[str, Any]]
+    scratchpad: str
+    feedback: str
+    # accumulated
+    jobs: Annotated[list, operator.add]
+    rounds: Annotated[list, operator.add]
+    done: bool
+    answer: str
+    ledger: UsageField
+    usage: dict[str, Any]
+    decisions: DecisionsField
+
+
+class JobInput(TypedDict):
+    """What one ``Send`` carries to the ``job`` node."""
+
+    job: dict[str, Any]
+    round_key: str
+    jobs_total: int
+
+
+# --------------------------------------------------------------------------------------------------
+# Chunking and retrieval (documents.py / store.py)
+
+
+def _chunk_dict(chunk: Any) -> dict[str, Any]:
+    metadata = getattr(chunk, "metadata", None) or {}
+    out = {
+        "id": str(chunk.id),
+        "document_id": str(chunk.document_id),
+        "text": chunk.text,
+        "position": int(getattr(chunk, "position", 0) or 0),
+    }
+    if isinstance(metadata.get("start"), int):
+        out["start"] = metadata["start"]
+    return out
+
+
+def chunk_texts(texts: Sequence[str], settings: MinionsSettings) -> list[dict[str, Any]]:
+    """Chunk documents given as text (no store), as plain dicts {id, document_id, text, position}."""
+    from langgraph_cloudlocal.documents import Document, chunk_document
+
+    chunks: list[dict[str, Any]] = []
+    for index, text in enumerate(texts):
+        try:
+            document = Document(text)  # never read as a path
+            pieces = chunk_document(document, settings.chunking, settings.chunk_size, settings.chunk_overlap)
+        except ValueError as exc:
+            raise InputError(f"document {index}: {exc}") from exc
+        chunks.extend(_chunk_dict(chunk) for chunk in pieces)
+    return chunks
+
+
+def _texts_from_chunks(chunks: Sequence[dict[str, Any]]) -> list[str]:
+    """The texts of documents known only by id, rebuilt from their chunks (overlaps removed where the
+    chunks carry their offsets; otherwise joined by newlines)."""
+    by_doc: dict[str, list[dict[str, Any]]] = {}
+    for chunk in chunks:
+        by_doc.setdefault(chunk["document_id"], []).append(chunk)
+    texts = []
+    for group in by_doc.values():
+        text = ""
+        for chunk in sorted(group, key=lambda c: c["position"]):
+            start = chunk.get("start")
+            if start is None:
+                text += ("\n" if text else "") + chunk["text"]
+            elif start >= len(text):
+                text += " " * (start - len(text)) + chunk["text"]
+            else:
+                text += chunk["text"][len(text) - start :]
+        texts.append(text)
+    return texts
+
+
+def _round_robin(groups: Sequence[Sequence[T]], cap: int) -> list[T]:
+    """Up to ``cap`` items taken from the groups in turn, so every group gets its share."""
+    out: list[T] = []
+    index = 0
+    while len(out) < cap and any(index < len(g) for g in groups):
+        for group in groups:
+            if index < len(group) and len(out) < cap:
+                out.append(group[index])
+        index += 1
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Job progress (display only): a counter per round, shared by the round's parallel jobs.
+
+_progress_lock = threading.Lock()
+_jobs_done: dict[str, int] = {}
+
+
+def _job_finished(round_key: str) -> int:
+    with _progress_lock:
+        _jobs_done[round_key] = _jobs_done.get(round_key, 0) + 1
+        return _jobs_done[round_key]
+
+
+def _forget_round(round_key: str) -> None:
+    with _progress_lock:
+        _jobs_done.pop(round_key, None)
+
+
+class JobTimeout(TimeoutError):
+    """A job attempt that ran past ``job_timeout_s``."""
+
+
+def _with_timeout(fn: Callable[[], T], timeout: float | None) -> T:
+    """Run ``fn`` with a wall-clock cap. The abandoned call finishes in its own thread; its result is lost."""
+    if not timeout:
+        return fn()
+    box: dict[str, Any] = {}
+    finished = threading.Event()
+    context = contextvars.copy_context()  # keep the run's callbacks and stream writer
+
+    def target() -> None:
+        try:
+            box["value"] = context.run(fn)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+        finally:
+            finished.set()
+
+    threading.Thread(target=target, name="minions-job", daemon=True).start()
+    if not finished.wait(timeout):
+        raise JobTimeout(f"the job did not finish within job_timeout_s={timeout}")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _sampling_model(resolved: ResolvedModel, temperature: float) -> ResolvedModel:
+    model = resolved.model
+    if "temperature" not in type(model).model_fields:
+        return resolved
+    return dataclasses.replace(resolved, model=model.model_copy(update={"temperature": temperature}))
+
+
+def _prompt_text(messages: Sequence[Any]) -> str:
+    return "\n".join(str(m.content) for m in messages)
+
+
+# --------------------------------------------------------------------------------------------------
+# The graph
+
+
+def build_minions(
+    local: ModelSpec = None,
+    cloud: ModelSpec = None,
+    *,
+    store: Any | None = None,
+    prices: PriceTable | None = None,
+    **settings: Any,
+) -> StateGraph:
+    """The uncompiled MinionS graph. ``store``: a ``ChunkStore`` for retrieval and ``document_ids``;
+    ``settings``: :class:`MinionsSettings` defaults."""
+    roles = ModelRoles(local, cloud, prices)
+    settings_class = settings_class_with_defaults(MinionsSettings, settings)
+
+    # ---------------------------------------------------------------------------------------------- prepare
+    def prepare(state: MinionsState, runtime: Runtime[Any]) -> dict[str, Any]:
+        run = current_settings(runtime.context, settings_class)
+        question, documents = check_input(
+            state.get("question"), state.get("documents"), documents_required=False
+        )
+        document_ids = state.get("document_ids") or []
+        if isinstance(document_ids, str):
+            document_ids = [document_ids]
+        if not all(isinstance(i, str) and i for i in document_ids):
+            raise InputError(
+                "document_ids must be a list of non-empty strings (ids of documents in the store)"
+            )
+        if not documents and not document_ids:
+            raise InputError("MinionS needs documents (their texts) or document_ids (documents in the store)")
+        for index, text in enumerate(documents):
+            if not text.strip():
+                raise InputError(f"document {index} is empty")
+        if document_ids and store is None:
+            raise InputError("document_ids need a store: create_minions(..., store=ChunkStore...)")
+        if run.retrieval == "on" and store is None:
+            raise InputError("retrieval='on' needs a store: create_minions(..., store=ChunkStore...)")
+
+        stored_chunks: list[dict[str, Any]] = []
+        if document_ids:
+            stored_chunks = [_chunk_dict(c) for c in store.get_chunks(document_ids=list(document_ids))]
+            found = {c["document_id"] for c in stored_chunks}
+            missing = [i for i in document_ids if i not in found]
+            if missing:
+                raise InputError(f"document id(s) not in the store: {missing[:5]}")
+        doc_texts = list(documents) + _texts_from_chunks(stored_chunks)
+        n_chars = sum(len(t) for t in doc_texts)
+
+        if store is None or run.retrieval == "off":
+            use_retrieval = False
+            why = "no store given" if store is None else "retrieval is off"
+        elif run.retrieval == "on":
+            use_retrieval, why = True, "retrieval is on"
+        else:
+            use_retrieval = n_chars >= run.retrieval_min_chars
+            why = f"{n_chars} document characters {'>=' if use_retrieval else '<'} retrieval_min_chars={run.retrieval_min_chars}"
+
+        update: dict[str, Any] = {"doc_texts": doc_texts, "retrieval": use_retrieval, "round": 0}
+        if use_retrieval:
+            new_ids = (
+                list(
+                    store.add_documents(
+                        list(documents),
+                        chunking=run.chunking,
+                        chunk_size=run.chunk_size,
+                        overlap=run.chunk_overlap,
+                    )
+                )
+                if documents
+                else []
+            )
+            store_ids = list(dict.fromkeys([*new_ids, *document_ids]))
+            n_chunks = len(store.get_chunks(document_ids=store_ids))
+            update |= {"store_ids": store_ids, "chunks": [], "n_chunks": n_chunks}
+            decision = make_decision(
+                PROTOCOL,
+                "prepare",
+                "retrieval",
+                f"jobs run on the top {run.top_k} chunk(s) per task of {n_chunks}: {why}",
+            )
+        else:
+            chunks = chunk_texts(documents, run) + stored_chunks
+            update |= {"chunks": chunks, "store_ids": [], "n_chunks": len(chunks)}
+            decision = make_decision(
+                PROTOCOL, "prepare", "all_chunks", f"jobs run on all {len(chunks)} chunk(s): {why}"
+            )
+        update["decisions"] = [emit_decision(decision)]
+        return update
+
+    # ---------------------------------------------------------------------------------------------- plan
+    def make_jobs(
+        state: MinionsState, run: MinionsSettings, tasks: list[prompts.PlannedTask], round_number: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        per_task: list[list[dict[str, Any]]] = []
+        for index, task in enumerate(tasks):
+            query = task.query.strip() or task.task.strip()
+            if state.get("retrieval"):
+                hits = store.search(query, k=run.top_k, document_ids=state.get("store_ids") or None)
+                chunks = [_chunk_dict(c) for c in hits]
+            else:
+                chunks = state.get("chunks") or []
+            seen: set[str] = set()
+            jobs = []
+            for chunk in chunks:
+                if chunk["id"] in seen:
+                    continue
+                seen.add(chunk["id"])
+                for sample in range(run.samples_per_job):
+                    jobs.append(
+                        {
+                            "round": round_number,
+                            "task_index": index,
+                            "task": task.task.strip(),
+                            "advice": task.advice.strip(),
+                            "query": query,
+                            "chunk_id": chunk["id"],
+                            "document_id": chunk["document_id"],
+                            "chunk_text": chunk["text"],
+                            "sample": sample,
+                        }
+                    )
+            per_task.append(jobs)
+        wanted = sum(len(j) for j in per_task)
+        return _round_robin(per_task, run.max_jobs_per_round), wanted
+
+    def plan(state: MinionsState, runtime: Runtime[Any]) -> dict[str, Any]:
+        run = current_settings(runtime.context, settings_class)
+        question = state["question"].strip()
+        _, cloud_model = roles.for_run(run)
+        round_number = int(state.get("round") or 0) + 1
+        doc_texts = state.get("doc_texts") or []
+        messages = prompts.plan_messages(
+            question,
+            round_number=round_number,
+            max_rounds=run.max_rounds,
+            max_tasks=run.max_tasks_per_round,
+            n_documents=len(doc_texts),
+            n_chars=sum(len(t) for t in doc_texts),
+            n_chunks=int(state.get("n_chunks") or 0),
+            retrieval=bool(state.get("retrieval")),
+            scratchpad=state.get("scratchpad") or "",
+            feedback=state.get("feedback") or "",
+        )
+        decisions: list[SwitchDecision] = []
+        update: dict[str, Any] = {"round": round_number, "last_round": round_number >= run.max_rounds}
+        refusal = budget_refusal(state.get("ledger"), run, cloud_model, roles.prices, _prompt_text(messages))
+        tokens = 0
+        if refusal:
+            decisions.append(budget_stop_decision(PROTOCOL, "plan", refusal, round_number))
+            update["last_round"] = True
+            if round_number > 1:
+                # Synthesize from what the earlier rounds found.
+                emit_progress(PROTOCOL, round=round_number, phase="synthesize", jobs_done=0, jobs_total=0)
+                return update | {"skip_jobs": True, "pending_jobs": [], "tasks": [], "decisions": decisions}
+            tasks = [prompts.PlannedTask(task=question, query=question, advice="")]
+            how = "no cloud plan (budget): the question itself is the only task"
+        else:
+            result = call_structured(
+                cloud_model,
+                messages,
+                prompts.Plan,
+                retries=run.structured_retries,
+                max_tokens=run.cloud_max_tokens,
+                private_chars=0,  # the cloud never sees the documents
+                documents=doc_texts,
+            )
+            update["ledger"] = result.usage
+            tokens = result.tokens
+            tasks = [t for t in (result.value.tasks if result.value else []) if t.task.strip()]
+            dropped_tasks = max(0, len(tasks) - run.max_tasks_per_round)
+            tasks = tasks[: run.max_tasks_per_round]
+            if not tasks:
+                problem = result.error or "the plan had no tasks"
+                decisions.append(
+                    emit_decision(
+                        make_decision(
+                            PROTOCOL,
+                            "plan",
+                            "plan_failed",
+                            f"the cloud's plan could not be used ({problem}); the question itself is the only task",
+                            step=round_number,
+                            tokens=tokens,
+                        )
+                    )
+                )
+                tasks = [prompts.PlannedTask(task=question, query=question, advice="")]
+            how = f"{len(tasks)} task(s) planned by the cloud" + (
+                f" ({dropped_tasks} more dropped by max_tasks_per_round={run.max_tasks_per_round})"
+                if dropped_tasks
+                else ""
+            )
+        jobs, wanted = make_jobs(state, run, tasks, round_number)
+        where = "retrieved chunks" if state.get("retrieval") else "all chunks"
+        decisions.append(
+            emit_decision(
+                make_decision(
+                    PROTOCOL,
+                    "plan",
+                    "plan",
+                    f"{how}; {len(jobs)} job(s) over {where}",
+                    step=round_number,
+                    tokens=tokens,
+                    score=len(jobs),
+                )
+            )
+        )
+        if wanted > len(jobs):
+            decisions.append(
+                emit_decision(
+                    make_decision(
+                        PROTOCOL,
+                        "plan",
+                        "jobs_capped",
+                        f"{wanted - len(jobs)} of {wanted} job(s) dropped by max_jobs_per_round={run.max_jobs_per_round}",
+                        step=round_number,
+                        score=wanted,
+                        threshold=run.max_jobs_per_round,
+                    )
+                )
+            )
+        emit_progress(PROTOCOL, round=round_number, phase="jobs", jobs_done=0, jobs_total=len(jobs))
+        return update | {
+            "skip_jobs": False,
+            "tasks": [t.model_dump() for t in tasks],
+            "pending_jobs": jobs,
+            "round_key": uuid.uuid4().hex,
+            "decisions": decisions,
+        }
+
+    def fan_out(state: MinionsState) -> list[Send] | str:
+        if state.get("skip_jobs"):
+            return "synthesize"
+        jobs = state.get("pending_jobs") or []
+        if not jobs:
+            return "filter"
+        key = state.get("round_key") or ""
+        return [Send("job", JobInput(job=job, round_key=key, jobs_total=len(jobs))) for job in jobs]
+
+    # ---------------------------------------------------------------------------------------------- job
+    def job(state: JobInput, runtime: Runtime[Any]) -> dict[str, Any]:
+        run = current_settings(runtime.context, settings_class)
+        local_model, _ = roles.for_run(run)
+        if run.samples_per_job > 1:
+            local_model = _sampling_model(local_model, run.sample_temperature)
+        spec = state["job"]
+        messages = prompts.job_messages(spec["chunk_text"], spec["task"], spec["advice"])
+        row: dict[str, Any] = {k: v for k, v in spec.items() if k not in ("chunk_text", "advice", "query")}
+        row |= {"answer": None, "citation": None, "explanation": "", "failed": False, "error": None}
+        ledger: dict[str, Any] = {}
+        started = time.perf_counter()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                result = _with_timeout(
+                    lambda: call_structured(
+                        local_model,
+                        messages,
+                        prompts.JobOutput,
+                        retries=run.structured_retries,
+                        max_tokens=run.local_max_tokens,
+                    ),
+                    run.job_timeout_s,
+                )
+            except (ModelCallError, JobTimeout) as exc:
+                ledger = merge_usage(ledger, usage_delta("local", failed=True))
+                if attempt <= run.job_retries:
+                    time.sleep(min(0.5 * 2 ** (attempt - 1), 4.0))
+                    continue
+                row |= {"failed": True, "error": f"{type(exc).__name__}: {exc}"}
+                break
+            ledger = merge_usage(ledger, result.usage)
+            if result.value is None:
+                row |= {"failed": True, "error": f"unreadable output: {result.error}"}
+            else:
+                value = result.value
+                answer = None if prompts.is_null_answer(value.answer) else str(value.answer).strip()
+                citation = None if prompts.is_null_answer(value.citation) else str(value.citation).strip()
+                row |= {"answer": answer, "citation": citation, "explanation": value.explanation.strip()}
+            break
+        row |= {"attempts": attempt, "seconds": round(time.perf_counter() - started, 3)}
+        done = _job_finished(state["round_key"])
+        emit_progress(
+            PROTOCOL,
+            round=spec["round"],
+            phase="jobs",
+            jobs_done=done,
+            jobs_total=state["jobs_total"],
+            chunk_id=spec["chunk_id"],
+            failed=row["failed"],
+        )
+        return {"jobs": [row], "ledger": ledger}
+
+    # ---------------------------------------------------------------------------------------------- filter
+    def filter_jobs(state: MinionsState) -> dict[str, Any]:
+        round_number = int(state.get("round") or 0)
+        _forget_round(state.get("round_key") or "")
+        rows = [r for r in state.get("jobs") or [] if r.get("round") == round_number]
+        failed = [r for r in rows if r.get("failed")]
+        findings = [r for r in rows if not r.get("failed") and r.get("answer") is not None]
+        decisions = []
+        if failed:
+            errors = sorted({str(r.get("error"))[:120] for r in failed})
+            decisions.append(
+                emit_decision(
+                    make_decision(
+                        PROTOCOL,
+                        "filter",
+                        "job_failed",
+                        f"{len(failed)} of {len(rows)} job(s) failed: " + "; ".join(errors[:3]),
+                        step=round_number,
+                        score=len(failed) / len(rows),
+                    )
+                )
+            )
+        emit_progress(
+            PROTOCOL,
+            round=round_number,
+            phase="synthesize",
+            jobs_done=len(rows),
+            jobs_total=len(rows),
+            answered=len(findings),
+            failed=len(failed),
+        )
+        return {"findings": findings, "decisions": decisions}
+
+    # ---------------------------------------------------------------------------------------------- synthesize
+    def synthesize(state: MinionsState, runtime: Runtime[Any]) -> dict[str, Any]:
+        run = current_settings(runtime.context, settings_class)
+        question = state["question"].strip()
+        local_model, cloud_model = roles.for_run(run)
+        round_number = int(state.get("round") or 0)
+        last_round = bool(state.get("last_round")) or round_number >= run.max_rounds
+        doc_texts = state.get("doc_texts") or []
+        all_jobs = state.get("jobs") or []
+        round_rows = [r for r in all_jobs if r.get("round") == round_number]
+        findings = state.get("findings") or []
+        scratchpad = state.get("scratchpad") or ""
+        summary: dict[str, Any] = {
+            "round": round_number,
+            "tasks": [t["task"] for t in state.get("tasks") or []],
+            "jobs": len(round_rows),
+            "answered": sum(1 for r in round_rows if not r.get("failed") and r.get("answer") is not None),
+            "failed": sum(1 for r in round_rows if r.get("failed")),
+        }
+
+        def finish(
+            answer: str, ledger: dict[str, Any], decisions: list[SwitchDecision], **extra: Any
+        ) -> dict:
+            usage = usage_report(
+                merge_usage(state.get("ledger"), ledger),
+                local_model,
+                cloud_model,
+                roles.prices,
+                question=question,
+                documents=doc_texts,
+                answer=answer,
+            )
+            return {
+                "answer": answer,
+                "usage": usage,
+                "ledger": ledger,
+                "decisions": decisions,
+                "rounds": [summary | {"decision": decisions[-1]["decision"], **extra}],
+                "done": True,
+            }
+
+        def local_fallback(why: str, ledger: dict[str, Any], decisions: list[SwitchDecision]) -> dict:
+            best = prompts.best_local_answer(all_jobs)
+            if best is None:
+                answer = ""
+                reason = f"{why}; no job found an answer, so the answer is empty"
+            else:
+                answer = best
+                reason = f"{why}; answered with the answer most jobs gave, found locally"
+            decisions.append(
+                emit_decision(
+                    make_decision(PROTOCOL, "synthesize", "local_answer", reason, step=round_number)
+                )
+            )
+            return finish(answer, ledger, decisions)
+
+        messages = prompts.synthesize_messages(
+            question, findings, round_number=round_number, last_round=last_round, scratchpad=scratchpad
+        )
+        refusal = budget_refusal(state.get("ledger"), run, cloud_model, roles.prices, _prompt_text(messages))
+        if refusal:
+            stop = budget_stop_decision(PROTOCOL, "synthesize", refusal, round_number)
+            return local_fallback("the cloud budget is spent", {}, [stop])
+        result = call_structured(
+            cloud_model,
+            messages,
+            prompts.Synthesis,
+            retries=run.structured_retries,
+            max_tokens=run.cloud_max_tokens,
+            private_chars=0,  # the cloud reads job outputs only
+            documents=doc_texts,  # citations relayed from the documents are measured
+        )
+        value = result.value
+        if value is None:
+            return local_fallback(
+                f"the cloud's synthesis could not be read ({result.error})", result.usage, []
+            )
+        reason = value.reason.strip()
+        if value.decision == "final" or last_round:
+            answer = value.answer.strip()
+            if value.decision == "final":
+                kind, why = "answer", reason or "the findings answer the question"
+            else:
+                kind = "forced_answer"
+                why = f"round cap reached ({run.max_rounds}): the cloud must answer. {reason}".strip()
+            if not answer:
+                return local_fallback(f"{why}; but the cloud's answer was empty", result.usage, [])
+            decision = emit_decision(
+                make_decision(PROTOCOL, "synthesize", kind, why, step=round_number, tokens=result.tokens)
+            )
+            return finish(answer, result.usage, [decision])
+        feedback = value.feedback.strip()
+        decision = emit_decision(
+            make_decision(
+                PROTOCOL,
+                "synthesize",
+                "another_round",
+                reason or feedback or "the findings are not enough",
+                step=round_number,
+                tokens=result.tokens,
+            )
+        )
+        new_scratchpad = value.scratchpad.strip() or scratchpad
+        return {
+            "feedback": feedback,
+            "scratchpad": new_scratchpad,
+            "ledger": result.usage,
+            "decisions": [decision],
+            "rounds": [
+                summary | {"decision": "another_round", "feedback": feedback, "scratchpad": new_scratchpad}
+            ],
+        }
+
+    def after_synthesize(state: MinionsState) -> str:
+        return END if state.get("done") else "plan"
+
+    builder = StateGraph(
+        MinionsState, context_schema=settings_class, input_schema=MinionsInput, output_schema=MinionsOutput
+    )
+    builder.add_node("prepare", prepare)
+    builder.add_node("plan", plan, retry_policy=MODEL_RETRY)
+    # No node retry: a job retries its own call and records a failure instead of raising.
+    builder.add_node("job", job, input_schema=JobInput)
+    builder.add_node("filter", filter_jobs)
+    builder.add_node("synthesize", synthesize, retry_policy=MODEL_RETRY)
+    builder.add_edge(START, "prepare")
+    builder.add_edge("prepare", "plan")
+    builder.add_conditional_edges("plan", fan_out, ["job", "filter", "synthesize"])
+    builder.add_edge("job", "filter")
+    builder.add_edge("filter", "synthesize")
+    builder.add_conditional_edges("synthesize", after_synthesize, ["plan", END])
+    return builder
+
+
+def create_minions(
+    local: ModelSpec = None,
+    cloud: ModelSpec = None,
+    *,
+    store: Any | None = None,
+    prices: PriceTable | None = None,
+    name: str = "minions",
+    **settings: Any,
+) -> CompiledStateGraph:
+    """MinionS as a compiled graph named ``name``, usable as a node of a parent graph.
+
+    Input: ``question``, ``documents`` (texts) and/or ``document_ids`` (ids of documents already in
+    ``store``). Output: ``answer``, ``usage``, ``decisions``, ``jobs`` (the job table: round, task,
+    chunk_id, answer, citation, explanation, failed, error...) and ``rounds`` (one summary per round).
+    ``settings``: :class:`MinionsSettings` defaults, e.g. ``max_rounds=2, top_k=3``; per run:
+    ``graph.invoke(inputs, context={"max_rounds": 1}, config={"max_concurrency": 4})``.
+    """
+    return build_minions(local, cloud, store=store, prices=prices, **settings).compile(name=name)
+
+
+__all__ = [
+    "JobInput",
+    "JobTimeout",
+    "MinionsInput",
+    "MinionsOutput",
+    "MinionsSettings",
+    "MinionsState",
+    "build_minions",
+    "chunk_texts",
+    "create_minions",
+]
