@@ -1,0 +1,184 @@
+"""MinionS job throughput and graph overhead (a benchmark script, not a timed test).
+
+1. Throughput: N MinionS jobs against the embedded SmolLM2 server (``n_parallel`` slots), run by the
+   MinionS graph's ``Send`` fan-out (scripted, instant cloud: one task over N one-chunk documents),
+   versus the same N local calls (same prompts, same JSON schema, same output limit) made with plain
+   ``asyncio.gather`` on the same server. Goal: graph jobs/s >= 0.8 x plain jobs/s.
+2. Overhead: the graph's own cost per job with instant scripted models (goal <= 2 ms), net of the
+   cost of the call layer itself.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_minions.py [--jobs 32] [--slots 4] [--repeats 3] [--overhead-jobs 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from typing import Any
+
+from langgraph_cloudlocal.calls import bind_call_options, call_structured
+from langgraph_cloudlocal.models import resolve_model
+from langgraph_cloudlocal.prompts import minions as prompts
+from langgraph_cloudlocal.protocols.minions import create_minions
+from langgraph_cloudlocal.testing import ScriptedChatModel
+
+TASK = "What number does this note give, if any?"
+PLAN = json.dumps({"tasks": [{"task": TASK, "query": "number", "advice": ""}]})
+FINAL = json.dumps({"decision": "final", "answer": "done", "feedback": "", "scratchpad": "", "reason": ""})
+NAMES = ["Ottoline", "Barnaby", "Ysolde", "Caspian", "Winifred", "Leopold", "Marisol", "Thaddeus"]
+
+
+def make_documents(n: int) -> list[str]:
+    """N short, distinct notes (one chunk each)."""
+    return [
+        f"Note {i}. {NAMES[i % len(NAMES)]} counted {100 + 7 * i} lanterns in storeroom {i % 5} "
+        f"on day {i % 28 + 1}; the inventory was signed off by the night clerk."
+        for i in range(n)
+    ]
+
+
+def scripted_cloud() -> ScriptedChatModel:
+    return ScriptedChatModel(
+        responder=lambda messages: PLAN if "Write at most" in str(messages[-1].content) else FINAL,
+        model_name="gpt-4o",
+    )
+
+
+def graph_settings(n: int, max_tokens: int) -> dict[str, Any]:
+    return {
+        "retrieval": "off",
+        "max_rounds": 1,
+        "max_jobs_per_round": n,
+        "chunk_size": 2000,
+        "chunk_overlap": 0,
+        "local_max_tokens": max_tokens,
+        "structured_retries": 0,  # the plain calls do not retry either
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# 1. Throughput against the embedded server
+
+
+def bench_server(n_jobs: int, slots: int, repeats: int, max_tokens: int) -> dict[str, float]:
+    from langgraph_cloudlocal.embedded import pull, start_server
+
+    pull("smollm2")
+    server = start_server("smollm2", n_parallel=slots, n_ctx=1024 * slots)
+    try:
+        model = server.chat_model(temperature=0)
+        documents = make_documents(n_jobs)
+        message_lists = [prompts.job_messages(doc, TASK) for doc in documents]
+        runnable = bind_call_options(
+            model,
+            max_tokens=max_tokens,
+            json_schema=prompts.JobOutput.model_json_schema(),
+            schema_name="JobOutput",
+        )
+        graph = create_minions(model, scripted_cloud(), **graph_settings(n_jobs, max_tokens))
+        inputs = {"question": "Which numbers do the notes give?", "documents": documents}
+        config = {"max_concurrency": max(slots * 2, 8)}
+
+        async def plain_once() -> float:
+            started = time.perf_counter()
+            await asyncio.gather(*(runnable.ainvoke(messages) for messages in message_lists))
+            return time.perf_counter() - started
+
+        def graph_once() -> float:
+            started = time.perf_counter()
+            out = graph.invoke(inputs, config=config)
+            elapsed = time.perf_counter() - started
+            assert len(out["jobs"]) == n_jobs, len(out["jobs"])
+            return elapsed
+
+        # Warm up both paths (model pages, prompt cache for the shared system prefix).
+        asyncio.run(plain_once())
+        graph_once()
+        plain_times, graph_times = [], []
+        for _ in range(repeats):  # interleaved, so server noise hits both alike
+            plain_times.append(asyncio.run(plain_once()))
+            graph_times.append(graph_once())
+        plain = n_jobs / statistics.median(plain_times)
+        fanout = n_jobs / statistics.median(graph_times)
+        return {
+            "plain_jobs_per_s": plain,
+            "graph_jobs_per_s": fanout,
+            "ratio": fanout / plain,
+            "plain_s": statistics.median(plain_times),
+            "graph_s": statistics.median(graph_times),
+        }
+    finally:
+        server.stop()
+
+
+# --------------------------------------------------------------------------------------------------
+# 2. Graph overhead per job with instant models
+
+
+def bench_overhead(n_jobs: int, repeats: int) -> dict[str, float]:
+    reply = json.dumps({"explanation": "it says so", "citation": "counted", "answer": "42"})
+    documents = make_documents(n_jobs)
+
+    def graph_once() -> float:
+        local = ScriptedChatModel(responder=lambda messages: reply, model_name="instant")
+        graph = create_minions(local, scripted_cloud(), **graph_settings(n_jobs, 64))
+        started = time.perf_counter()
+        out = graph.invoke({"question": "Which numbers?", "documents": documents})
+        elapsed = time.perf_counter() - started
+        assert len(out["jobs"]) == n_jobs
+        return elapsed
+
+    def calls_once() -> float:
+        local = resolve_model(ScriptedChatModel(responder=lambda messages: reply, model_name="x"), "local")
+        started = time.perf_counter()
+        for doc in documents:
+            call_structured(local, prompts.job_messages(doc, TASK), prompts.JobOutput, max_tokens=64)
+        return time.perf_counter() - started
+
+    graph_once()
+    calls_once()
+    graph_s = statistics.median(graph_once() for _ in range(repeats))
+    calls_s = statistics.median(calls_once() for _ in range(repeats))
+    return {
+        "graph_ms_per_job": 1000 * graph_s / n_jobs,
+        "call_ms_per_job": 1000 * calls_s / n_jobs,
+        "overhead_ms_per_job": 1000 * (graph_s - calls_s) / n_jobs,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=32, help="jobs against the real server")
+    parser.add_argument("--slots", type=int, default=4, help="n_parallel of the embedded server")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--max-tokens", type=int, default=64, help="output limit per job")
+    parser.add_argument("--overhead-jobs", type=int, default=500)
+    parser.add_argument("--skip-server", action="store_true", help="only the overhead measurement")
+    args = parser.parse_args(argv)
+
+    over = bench_overhead(args.overhead_jobs, args.repeats)
+    print(f"graph overhead, {args.overhead_jobs} jobs with instant scripted models:")
+    print(f"  graph total      {over['graph_ms_per_job']:.3f} ms/job")
+    print(f"  call layer alone {over['call_ms_per_job']:.3f} ms/job")
+    print(f"  graph's own      {over['overhead_ms_per_job']:.3f} ms/job   (goal <= 2 ms)")
+    if args.skip_server:
+        return 0
+    res = bench_server(args.jobs, args.slots, args.repeats, args.max_tokens)
+    print(
+        f"throughput, {args.jobs} jobs on embedded SmolLM2-135M, n_parallel={args.slots}, "
+        f"max_tokens={args.max_tokens} (median of {args.repeats}):"
+    )
+    print(f"  plain asyncio.gather  {res['plain_jobs_per_s']:.2f} jobs/s  ({res['plain_s']:.2f} s)")
+    print(f"  MinionS Send fan-out  {res['graph_jobs_per_s']:.2f} jobs/s  ({res['graph_s']:.2f} s)")
+    print(f"  ratio                 {res['ratio']:.2f}   (goal >= 0.8)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,494 @@
+"""MinionS with scripted models: every branch of plan -> jobs -> filter -> synthesize."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypedDict
+
+import pytest
+from langchain_core.messages import BaseMessage
+from langgraph.graph import END, START, StateGraph
+
+from langgraph_cloudlocal.protocols.common import InputError
+from langgraph_cloudlocal.protocols.minions import build_minions, create_minions
+from langgraph_cloudlocal.testing import ScriptedChatModel
+
+# Three paragraphs; with chunk_size=120 each is its own chunk.
+DOC = (
+    "The lighthouse keeper, Ottoline Varga, logs the weather every morning at six.\n\n"
+    "The Quillfeather project has a budget of 7,300 euros, approved in March 2025.\n\n"
+    "The storeroom holds forty lanterns and two spare brass lenses for the lamp."
+)
+QUESTION = "What is the budget of the Quillfeather project?"
+SMALL = {"chunk_size": 120, "chunk_overlap": 0}
+
+
+def plan(*tasks: str | dict[str, str]) -> str:
+    items = [t if isinstance(t, dict) else {"task": t, "query": t, "advice": ""} for t in tasks]
+    return json.dumps({"tasks": items})
+
+
+def synth(
+    decision: str = "final", answer: str = "", feedback: str = "", scratchpad: str = "", reason: str = ""
+) -> str:
+    return json.dumps(
+        {
+            "decision": decision,
+            "answer": answer,
+            "feedback": feedback,
+            "scratchpad": scratchpad,
+            "reason": reason,
+        }
+    )
+
+
+def job_reply(answer: str | None, citation: str | None = None, explanation: str = "") -> str:
+    return json.dumps({"explanation": explanation, "citation": citation, "answer": answer})
+
+
+class Cloud:
+    """A scripted cloud: plan replies and synthesis replies, each consumed in order (last one repeats)."""
+
+    def __init__(self, plans: list[str], syntheses: list[str]) -> None:
+        self.plans, self.syntheses = list(plans), list(syntheses)
+        self.model = ScriptedChatModel(responder=self._respond, model_name="gpt-4o")
+
+    def _respond(self, messages: list[BaseMessage]) -> str:
+        text = str(messages[-1].content)
+        script = self.plans if "Write at most" in text else self.syntheses
+        return script.pop(0) if len(script) > 1 else script[0]
+
+    def prompts(self, kind: str) -> list[str]:
+        marker = "Write at most" if kind == "plan" else "Worker findings"
+        return [c["prompt"] for c in self.model.calls if marker in c["prompt"]]
+
+
+def excerpt_of(messages: list[BaseMessage]) -> str:
+    """The chunk text of a job prompt (also on a retry, which appends messages)."""
+    return str(messages[1].content).split("Task:")[0]
+
+
+def budget_worker(messages: list[BaseMessage]) -> str:
+    """Finds the budget in the chunk that has it; nothing elsewhere."""
+    excerpt = excerpt_of(messages)
+    if "7,300" in excerpt:
+        return job_reply("7,300 euros", "a budget of 7,300 euros", "the excerpt states the budget")
+    return job_reply(None, None, "not in this excerpt")
+
+
+def local_model(responder: Callable[[list[BaseMessage]], str] = budget_worker) -> ScriptedChatModel:
+    return ScriptedChatModel(responder=responder, model_name="smol")
+
+
+def kinds(out: dict[str, Any]) -> list[str]:
+    return [d["decision"] for d in out["decisions"]]
+
+
+def run(
+    cloud: Cloud, local: ScriptedChatModel | None = None, *, config: dict | None = None, **settings: Any
+) -> dict:
+    graph = create_minions(local or local_model(), cloud.model, **(SMALL | settings))
+    return graph.invoke({"question": QUESTION, "documents": [DOC]}, config=config)
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def test_final_answer_in_round_one() -> None:
+    cloud = Cloud(
+        [plan("Find the project budget")], [synth("final", "7,300 euros", reason="worker found it")]
+    )
+    local = local_model()
+    out = run(cloud, local)
+    assert out["answer"] == "7,300 euros"
+    assert kinds(out) == ["all_chunks", "plan", "answer"]
+    assert out["decisions"][-1]["reason"] == "worker found it"
+    # One job per chunk, each its own local call.
+    assert len(out["jobs"]) == 3 and len(local.calls) == 3
+    row = next(j for j in out["jobs"] if j["answer"])
+    assert row == row | {
+        "round": 1,
+        "task": "Find the project budget",
+        "answer": "7,300 euros",
+        "failed": False,
+    }
+    assert row["citation"] == "a budget of 7,300 euros" and row["chunk_id"] and row["document_id"]
+    assert sum(1 for j in out["jobs"] if j["answer"] is None) == 2
+    assert out["rounds"] == [
+        {
+            "round": 1,
+            "tasks": ["Find the project budget"],
+            "jobs": 3,
+            "answered": 1,
+            "failed": 0,
+            "decision": "answer",
+        }
+    ]
+    usage = out["usage"]
+    assert usage["cloud"]["calls"] == 2 and usage["local"]["calls"] == 3
+    assert usage["local"]["input_tokens"] > 0 and usage["cloud"]["output_tokens"] > 0
+    assert usage["private_chars_to_cloud"] == 0
+    # The cloud reads only the filtered outputs: no document text, no null jobs.
+    for prompt in (c["prompt"] for c in cloud.model.calls):
+        assert "lighthouse keeper" not in prompt and "forty lanterns" not in prompt
+    findings = cloud.prompts("synth")[0]
+    assert "7,300 euros" in findings and "not in this excerpt" not in findings
+    # The chunk comes before the task in each job prompt (prompt cache).
+    prompt = local.calls[0]["prompt"]
+    assert prompt.index("Excerpt:") < prompt.index("Task: Find the project budget")
+
+
+def test_another_round_carries_feedback_and_scratchpad() -> None:
+    cloud = Cloud(
+        [plan("Who keeps the lighthouse?"), plan("Find the project budget")],
+        [
+            synth(
+                "another_round",
+                feedback="FEEDBACK-budget-missing",
+                scratchpad="NOTES-keeper-is-Varga",
+                reason="no budget yet",
+            ),
+            synth("final", "7,300 euros"),
+        ],
+    )
+    out = run(cloud)
+    assert kinds(out) == ["all_chunks", "plan", "another_round", "plan", "answer"]
+    assert out["decisions"][2]["reason"] == "no budget yet"
+    first_plan, second_plan = cloud.prompts("plan")
+    assert "FEEDBACK" not in first_plan and "Round 1 of 3" in first_plan
+    assert "FEEDBACK-budget-missing" in second_plan and "NOTES-keeper-is-Varga" in second_plan
+    assert "Round 2 of 3" in second_plan
+    assert "NOTES-keeper-is-Varga" in cloud.prompts("synth")[1]  # the scratchpad reaches synthesis too
+    assert [r["round"] for r in out["rounds"]] == [1, 2]
+    assert out["rounds"][0]["feedback"] == "FEEDBACK-budget-missing"
+    assert {j["round"] for j in out["jobs"]} == {1, 2} and len(out["jobs"]) == 6
+    assert out["answer"] == "7,300 euros"
+
+
+def test_last_round_must_answer() -> None:
+    cloud = Cloud([plan("Find the budget")], [synth("another_round", "7,300 euros", feedback="more please")])
+    out = run(cloud, max_rounds=1)
+    assert kinds(out) == ["all_chunks", "plan", "forced_answer"]
+    assert out["answer"] == "7,300 euros"
+    assert "This is the last round" in cloud.prompts("synth")[0]
+
+
+def test_round_cap_from_run_context() -> None:
+    cloud = Cloud([plan("Find the budget")], [synth("another_round", "7,300 euros", feedback="more")])
+    graph = create_minions(local_model(), cloud.model, **SMALL)
+    out = graph.invoke({"question": QUESTION, "documents": [DOC]}, context={"max_rounds": 1})
+    assert kinds(out)[-1] == "forced_answer"
+
+
+def test_empty_forced_answer_uses_the_best_job_answer() -> None:
+    cloud = Cloud([plan("Find the budget")], [synth("another_round", "", feedback="more")])
+    out = run(cloud, max_rounds=1)
+    assert out["answer"] == "7,300 euros"
+    assert kinds(out)[-1] == "local_answer"
+
+
+def test_budget_stop_at_synthesis_answers_locally() -> None:
+    cloud = Cloud([plan("Find the budget")], [synth("final", "never")])
+    out = run(cloud, max_cloud_calls=1)
+    assert kinds(out) == ["all_chunks", "plan", "budget_stop", "local_answer"]
+    assert out["answer"] == "7,300 euros"
+    assert "found locally" in out["decisions"][-1]["reason"]
+    assert out["usage"]["cloud"]["calls"] == 1
+    assert len(cloud.model.calls) == 1
+
+
+def test_no_cloud_budget_runs_the_question_locally() -> None:
+    cloud = Cloud([plan("never")], [synth("final", "never")])
+    out = run(cloud, max_cloud_calls=0)
+    assert cloud.model.calls == []
+    assert kinds(out) == ["all_chunks", "budget_stop", "plan", "budget_stop", "local_answer"]
+    assert "the question itself is the only task" in out["decisions"][2]["reason"]
+    assert {j["task"] for j in out["jobs"]} == {QUESTION}
+    assert out["answer"] == "7,300 euros" and out["usage"]["cloud"]["calls"] == 0
+
+
+def test_budget_stop_at_a_later_plan_synthesizes_from_what_it_has() -> None:
+    cloud = Cloud([plan("Find the budget")], [synth("another_round", feedback="check")])
+    out = run(cloud, max_cloud_calls=2)
+    assert kinds(out) == ["all_chunks", "plan", "another_round", "budget_stop", "budget_stop", "local_answer"]
+    assert {j["round"] for j in out["jobs"]} == {1}  # no new jobs after the stop
+    assert out["answer"] == "7,300 euros"
+
+
+def test_token_budget_is_checked_before_every_cloud_call() -> None:
+    cloud = Cloud([plan("Find the budget")], [synth("final", "7,300 euros")])
+    out = run(cloud, max_cloud_tokens=10)
+    assert cloud.model.calls == []
+    assert "cloud token cap" in out["decisions"][1]["reason"]
+
+
+def test_job_failures_are_recorded_not_raised() -> None:
+    def worker(messages: list[BaseMessage]) -> str:
+        excerpt = excerpt_of(messages)
+        if "lighthouse" in excerpt:
+            raise ConnectionRefusedError("server gone")
+        if "storeroom" in excerpt:
+            return "I cannot say."  # unreadable, every attempt
+        return budget_worker(messages)
+
+    cloud = Cloud([plan("Find the budget")], [synth("final", "7,300 euros")])
+    out = run(cloud, local_model(worker), job_retries=0, structured_retries=1)
+    assert out["answer"] == "7,300 euros"
+    failed = [j for j in out["jobs"] if j["failed"]]
+    assert len(failed) == 2
+    errors = sorted(j["error"] for j in failed)
+    assert errors[0].startswith("ModelCallError") and errors[1].startswith("unreadable output")
+    failure = next(d for d in out["decisions"] if d["decision"] == "job_failed")
+    assert failure["reason"].startswith("2 of 3 job(s) failed") and failure["score"] == pytest.approx(2 / 3)
+    assert out["rounds"][0]["failed"] == 2 and out["rounds"][0]["answered"] == 1
+    # failed calls are counted: 1 unreachable + 1 unreadable (2 attempts)
+    assert out["usage"]["local"]["failed_calls"] == 2
+
+
+def test_job_retry_after_a_connection_error() -> None:
+    attempts: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def flaky(messages: list[BaseMessage]) -> str:
+        key = str(messages[-1].content)[:60]
+        with lock:
+            attempts[key] = attempts.get(key, 0) + 1
+            first = attempts[key] == 1
+        if first:
+            raise ConnectionRefusedError("blip")
+        return budget_worker(messages)
+
+    cloud = Cloud([plan("Find the budget")], [synth("final", "7,300 euros")])
+    out = run(cloud, local_model(flaky), job_retries=1)
+    assert not any(j["failed"] for j in out["jobs"])
+    assert all(j["attempts"] == 2 for j in out["jobs"])
+
+
+def test_job_timeout() -> None:
+    def slow(messages: list[BaseMessage]) -> str:
+        if "lighthouse" in str(messages[-1].content):
+            time.sleep(1.0)
+        return budget_worker(messages)
+
+    cloud = Cloud([plan("Find the budget")], [synth("final", "7,300 euros")])
+    started = time.perf_counter()
+    out = run(cloud, local_model(slow), job_retries=0, job_timeout_s=0.2)
+    assert time.perf_counter() - started < 0.9
+    failed = [j for j in out["jobs"] if j["failed"]]
+    assert len(failed) == 1 and failed[0]["error"].startswith("JobTimeout")
+
+
+def test_malformed_json_is_repaired_or_retried() -> None:
+    replies: dict[str, list[str]] = {}
+    lock = threading.Lock()
+
+    def sloppy(messages: list[BaseMessage]) -> str:
+        text = str(messages[-1].content)
+        if "could not be used" in text:  # the retry after an unreadable reply
+            return job_reply(None)
+        excerpt = text.split("Task:")[0]
+        if "7,300" in excerpt:
+            return "```json\n{'explanation': 'stated', 'citation': 'budget of 7,300 euros', 'answer': '7,300 euros',}\n```"
+        with lock:
+            replies.setdefault("bad", []).append(text)
+        return "no idea"
+
+    cloud = Cloud(
+        [
+            'Here is my plan: {"tasks": [{"task": "Find the budget", "query": "budget", "advice": "a number",}]}'
+        ],
+        ['{"decision": "final", "answer": "7,300 euros", "feedback": "", "scratchpad": "", "reason": "ok"'],
+    )
+    out = run(cloud, local_model(sloppy))
+    assert out["answer"] == "7,300 euros"
+    assert not any(j["failed"] for j in out["jobs"])
+    assert [j["answer"] for j in out["jobs"]].count("7,300 euros") == 1
+    assert out["usage"]["local"]["calls"] == 5  # 1 repaired + 2 x (bad, retried)
+    assert out["usage"]["cloud"]["calls"] == 2
+
+
+def test_null_like_answers_are_filtered() -> None:
+    def vague(messages: list[BaseMessage]) -> str:
+        if "7,300" in excerpt_of(messages):
+            return job_reply("7,300 euros")
+        return job_reply("Not mentioned.", "null")
+
+    cloud = Cloud([plan("Find the budget")], [synth("final", "7,300 euros")])
+    out = run(cloud, local_model(vague))
+    assert [j["answer"] for j in out["jobs"]].count(None) == 2
+    assert "Not mentioned" not in cloud.prompts("synth")[0]
+
+
+def test_unusable_plan_falls_back_to_the_question() -> None:
+    cloud = Cloud(["I would look for the budget."], [synth("final", "7,300 euros")])
+    out = run(cloud, structured_retries=0)
+    assert "plan_failed" in kinds(out)
+    assert {j["task"] for j in out["jobs"]} == {QUESTION}
+    assert out["usage"]["cloud"]["failed_calls"] == 1
+
+
+def test_unreadable_synthesis_answers_locally() -> None:
+    cloud = Cloud([plan("Find the budget")], ["the answer is somewhere"])
+    out = run(cloud, structured_retries=0)
+    assert out["answer"] == "7,300 euros" and kinds(out)[-1] == "local_answer"
+    assert "could not be read" in out["decisions"][-1]["reason"]
+
+
+def test_task_and_job_caps() -> None:
+    cloud = Cloud([plan("A", "B", "C", "D")], [synth("final", "x")])
+    out = run(cloud, max_tasks_per_round=2, max_jobs_per_round=4)
+    assert {j["task"] for j in out["jobs"]} == {"A", "B"}
+    # Tasks share the cap in turn: A, B, A, B.
+    assert [j["task"] for j in sorted(out["jobs"], key=lambda j: (j["chunk_id"], j["task"]))].count("A") == 2
+    planned = next(d for d in out["decisions"] if d["decision"] == "plan")
+    assert "2 more dropped by max_tasks_per_round=2" in planned["reason"]
+    capped = next(d for d in out["decisions"] if d["decision"] == "jobs_capped")
+    assert capped["reason"].startswith("2 of 6 job(s) dropped") and capped["threshold"] == 4
+
+
+class TemperatureModel(ScriptedChatModel):
+    """Records the temperature each call was made at."""
+
+    temperature: float = 0.0
+    seen: list = []
+
+    def _generate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> Any:
+        self.seen.append(self.temperature)
+        return super()._generate(messages, stop, run_manager, **kwargs)
+
+
+def test_several_samples_per_job() -> None:
+    cloud = Cloud([plan("Find the budget")], [synth("final", "7,300 euros")])
+    local = TemperatureModel(responder=budget_worker, model_name="smol", seen=[])
+    out = run(cloud, local, samples_per_job=2, sample_temperature=0.9)
+    assert len(out["jobs"]) == 6 and sorted({j["sample"] for j in out["jobs"]}) == [0, 1]
+    assert local.seen == [0.9] * 6 and local.temperature == 0.0  # sampled on a copy
+
+
+def test_citations_relayed_to_the_cloud_are_measured() -> None:
+    quote = "The Quillfeather project has a budget of 7,300 euros, approved in March 2025."
+
+    def quoting(messages: list[BaseMessage]) -> str:
+        if "7,300" in excerpt_of(messages):
+            return job_reply("7,300 euros", quote)
+        return job_reply(None)
+
+    out = run(Cloud([plan("Find the budget")], [synth("final", "7,300 euros")]), local_model(quoting))
+    assert out["usage"]["private_chars_to_cloud"] == 0
+    assert out["usage"]["quoted_chars_to_cloud"] >= 40
+
+
+def test_concurrency_is_bounded_by_max_concurrency() -> None:
+    live, peak = 0, 0
+    lock = threading.Lock()
+
+    def counting(messages: list[BaseMessage]) -> str:
+        nonlocal live, peak
+        with lock:
+            live += 1
+            peak = max(peak, live)
+        time.sleep(0.05)
+        with lock:
+            live -= 1
+        return job_reply(None)
+
+    docs = [f"Note {i}: nothing of interest here at all, just filler text." for i in range(8)]
+    cloud = Cloud([plan("Find the budget")], [synth("final", "none")])
+    graph = create_minions(local_model(counting), cloud.model, **SMALL)
+    out = graph.invoke({"question": QUESTION, "documents": docs}, config={"max_concurrency": 2})
+    assert len(out["jobs"]) == 8 and 1 <= peak <= 2
+
+
+def test_bad_input_fails_before_any_call() -> None:
+    cloud = Cloud([plan("x")], [synth("final", "x")])
+    local = local_model()
+    graph = create_minions(local, cloud.model)
+    for bad in (
+        {"question": QUESTION},
+        {"question": QUESTION, "documents": []},
+        {"question": "", "documents": [DOC]},
+        {"question": QUESTION, "documents": ["  "]},
+        {"question": QUESTION, "document_ids": ["doc-1"]},  # ids need a store
+    ):
+        with pytest.raises(InputError):
+            graph.invoke(bad)
+    with pytest.raises(InputError):
+        graph.invoke({"question": QUESTION, "documents": [DOC]}, context={"retrieval": "on"})
+    assert cloud.model.calls == [] and local.calls == []
+    for settings in (
+        {"max_rounds": 0},
+        {"retrieval": "maybe"},
+        {"chunk_size": 100, "chunk_overlap": 90},
+        {"x": 1},
+    ):
+        with pytest.raises(InputError):
+            create_minions(local, cloud.model, **settings)
+
+
+def test_builder_twin_and_name() -> None:
+    cloud = Cloud([plan("x")], [synth("final", "x")])
+    builder = build_minions(local_model(), cloud.model)
+    assert set(builder.nodes) == {"prepare", "plan", "job", "filter", "synthesize"}
+    assert create_minions(local_model(), cloud.model).name == "minions"
+    assert create_minions(local_model(), cloud.model, name="readers").name == "readers"
+
+
+class ParentState(TypedDict, total=False):
+    question: str
+    documents: list[str]
+    answer: str
+    report: str
+
+
+def parent_graph(sub: Any) -> Any:
+    def load(state: ParentState) -> dict:
+        return {"documents": [DOC]}
+
+    def report(state: ParentState) -> dict:
+        return {"report": f"Answer: {state['answer']}"}
+
+    parent = StateGraph(ParentState)
+    parent.add_node("load", load)
+    parent.add_node("minions", sub)
+    parent.add_node("report", report)
+    parent.add_edge(START, "load")
+    parent.add_edge("load", "minions")
+    parent.add_edge("minions", "report")
+    parent.add_edge("report", END)
+    return parent.compile()
+
+
+def test_minions_as_a_node_of_a_parent_graph() -> None:
+    cloud = Cloud([plan("Find the budget")], [synth("final", "7,300 euros")])
+    sub = create_minions(local_model(), cloud.model, **SMALL)
+    out = parent_graph(sub).invoke({"question": QUESTION})
+    assert out["report"] == "Answer: 7,300 euros"
+
+
+async def test_async_and_subgraph_streaming_show_rounds_and_jobs() -> None:
+    cloud = Cloud([plan("Find the budget")], [synth("final", "7,300 euros")])
+    out = await create_minions(local_model(), cloud.model, **SMALL).ainvoke(
+        {"question": QUESTION, "documents": [DOC]}
+    )
+    assert out["answer"] == "7,300 euros"
+
+    cloud = Cloud([plan("Find the budget")], [synth("final", "7,300 euros")])
+    parent = parent_graph(create_minions(local_model(), cloud.model, **SMALL))
+    events = [
+        (ns, mode, data)
+        async for ns, mode, data in parent.astream(
+            {"question": QUESTION}, stream_mode=["updates", "custom"], subgraphs=True
+        )
+    ]
+    inner = [next(iter(data)) for ns, mode, data in events if ns and mode == "updates"]
+    assert inner == ["prepare", "plan", "job", "job", "job", "filter", "synthesize"]
+    progress = [d for ns, mode, d in events if mode == "custom" and d["type"] == "cloudlocal.progress"]
+    job_progress = [p for p in progress if p["phase"] == "jobs" and p["jobs_done"] > 0]
+    assert sorted(p["jobs_done"] for p in job_progress) == [1, 2, 3]
+    assert all(p["jobs_total"] == 3 and p["round"] == 1 for p in job_progress)
+    assert [ns for ns, mode, d in events if mode == "updates" and ns][0][0].startswith("minions:")
