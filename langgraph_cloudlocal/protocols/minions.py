@@ -352,20 +352,21 @@ def build_minions(
 
         update: dict[str, Any] = {"doc_texts": doc_texts, "retrieval": use_retrieval, "round": 0}
         if use_retrieval:
-            new_ids = (
-                list(
+            new_ids: list[str] = []
+            if documents:
+                from langgraph_cloudlocal.documents import Document
+
+                # Idempotent: documents already in the store are only re-chunked, not re-embedded.
+                new_ids = list(
                     store.add_documents(
-                        list(documents),
+                        [Document(text) for text in documents],  # text, never read as a path
                         chunking=run.chunking,
                         chunk_size=run.chunk_size,
                         overlap=run.chunk_overlap,
                     )
                 )
-                if documents
-                else []
-            )
             store_ids = list(dict.fromkeys([*new_ids, *document_ids]))
-            n_chunks = len(store.get_chunks(document_ids=store_ids))
+            n_chunks = int(store.count(document_ids=store_ids))
             update |= {"store_ids": store_ids, "chunks": [], "n_chunks": n_chunks}
             decision = make_decision(
                 PROTOCOL,

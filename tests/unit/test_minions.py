@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any, TypedDict
 
 import pytest
+from langchain_core.embeddings import Embeddings
 from langchain_core.messages import BaseMessage
 from langgraph.graph import END, START, StateGraph
 
@@ -492,3 +493,99 @@ async def test_async_and_subgraph_streaming_show_rounds_and_jobs() -> None:
     assert sorted(p["jobs_done"] for p in job_progress) == [1, 2, 3]
     assert all(p["jobs_total"] == 3 and p["round"] == 1 for p in job_progress)
     assert [ns for ns, mode, d in events if mode == "updates" and ns][0][0].startswith("minions:")
+
+
+# --------------------------------------------------------------------------------------------------
+# Retrieval from a ChunkStore (in memory, with a deterministic keyword embedding: no network)
+
+VOCABULARY = ("budget", "lighthouse", "keeper", "lantern", "storeroom", "weather", "euros", "lens")
+
+
+class KeywordEmbeddings(Embeddings):
+    """A vector of keyword counts: chunks about the query's words come first."""
+
+    def _vector(self, text: str) -> list[float]:
+        lowered = text.lower()
+        return [float(lowered.count(word)) + 0.01 for word in VOCABULARY]
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [self._vector(t) for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._vector(text)
+
+
+FILLER = "Nothing else of note happened on the island that season, and the ferry ran on time."
+LONG_DOC = "\n\n".join(
+    [DOC.split("\n\n")[0], FILLER, FILLER, DOC.split("\n\n")[1], FILLER, DOC.split("\n\n")[2]]
+)
+
+
+@pytest.fixture
+def store() -> Any:
+    from langgraph_cloudlocal.store import ChunkStore
+
+    chunk_store = ChunkStore.in_memory(collection="minions-test", embedding=KeywordEmbeddings())
+    yield chunk_store
+    chunk_store.close()
+
+
+def test_retrieval_runs_jobs_on_the_top_chunks(store: Any) -> None:
+    cloud = Cloud(
+        [plan({"task": "Find the project budget", "query": "budget euros", "advice": "a number"})],
+        [synth("final", "7,300 euros")],
+    )
+    graph = create_minions(local_model(), cloud.model, store=store, **SMALL, retrieval_min_chars=200, top_k=1)
+    out = graph.invoke({"question": QUESTION, "documents": [LONG_DOC]})
+    assert kinds(out) == ["retrieval", "plan", "answer"]
+    assert ">= retrieval_min_chars=200" in out["decisions"][0]["reason"]
+    assert len(out["jobs"]) == 1 and out["jobs"][0]["answer"] == "7,300 euros"
+    assert store.count() == 6  # the documents were added to the store
+    assert (
+        "6 chunks" in cloud.prompts("plan")[0] and "best match its search query" in cloud.prompts("plan")[0]
+    )
+    assert out["usage"]["document_chars"] == len(LONG_DOC)
+
+
+def test_retrieval_off_or_short_documents_use_all_chunks(store: Any) -> None:
+    for settings, why in (({"retrieval": "off"}, "retrieval is off"), ({}, "< retrieval_min_chars=8000")):
+        cloud = Cloud([plan("Find the budget")], [synth("final", "7,300 euros")])
+        graph = create_minions(local_model(), cloud.model, store=store, **SMALL, **settings)
+        out = graph.invoke({"question": QUESTION, "documents": [LONG_DOC]})
+        assert kinds(out)[0] == "all_chunks" and why in out["decisions"][0]["reason"]
+        assert len(out["jobs"]) == 6
+    assert store.count() == 0  # nothing was stored without retrieval
+
+
+def test_retrieval_on_always_retrieves(store: Any) -> None:
+    cloud = Cloud(
+        [plan({"task": "Who keeps the lighthouse?", "query": "lighthouse keeper", "advice": ""})],
+        [synth("final", "Varga")],
+    )
+    graph = create_minions(local_model(), cloud.model, store=store, **SMALL, retrieval="on", top_k=2)
+    out = graph.invoke({"question": QUESTION, "documents": [DOC]})
+    assert kinds(out)[0] == "retrieval" and len(out["jobs"]) == 2
+    assert out["jobs"][0]["chunk_id"] in {c.id for c in store.search("lighthouse keeper", k=1)}
+
+
+def test_documents_by_id_from_the_store(store: Any) -> None:
+    from langgraph_cloudlocal.documents import Document
+
+    ids = store.add_documents([Document(LONG_DOC, id="memo")], chunk_size=120, overlap=0)
+    assert ids == ["memo"]
+    for settings, first in (
+        ({"retrieval_min_chars": 200, "top_k": 2}, "retrieval"),
+        ({"retrieval": "off"}, "all_chunks"),
+    ):
+        cloud = Cloud(
+            [plan({"task": "Find the budget", "query": "budget", "advice": ""})],
+            [synth("final", "7,300 euros")],
+        )
+        graph = create_minions(local_model(), cloud.model, store=store, **settings)
+        out = graph.invoke({"question": QUESTION, "document_ids": ids})
+        assert kinds(out)[0] == first and out["answer"] == "7,300 euros"
+        assert {j["document_id"] for j in out["jobs"]} == {"memo"}
+        # The text is rebuilt from the chunks' offsets: the cloud-only estimate and privacy checks see it all.
+        assert out["usage"]["document_chars"] == len(LONG_DOC)
+    with pytest.raises(InputError, match="not in the store"):
+        graph.invoke({"question": QUESTION, "document_ids": ["no-such-doc"]})
