@@ -1,0 +1,20 @@
+"""Minion, built from the environment for ``langgraph dev`` (see ``langgraph.json``).
+
+The cloud model plans small single-chunk tasks, the local model runs them in parallel over the chunks,
+and the cloud model reads only the filtered job outputs, then answers or starts another round.
+Context (Studio): ``max_rounds``, ``max_tasks_per_round``, ``max_jobs_per_round``, retrieval and chunking,
+the cloud budgets, token limits and per-run model specs. Set ``max_concurrency`` in the run config.
+Models: ``CLOUDLOCAL_LOCAL_MODEL`` / ``CLOUDLOCAL_CLOUD_MODEL`` (see ``.env.example``).
+"""
+
+from langgraph_cloudlocal.embedded import EmbeddedModelError
+from langgraph_cloudlocal.models import ModelSpecError
+from langgraph_cloudlocal.protocols.minions import create_minions
+
+try:
+    graph = create_minions(name="minions")
+except (ModelSpecError, EmbeddedModelError) as exc:
+    raise type(exc)(
+        "graphs/minions.py: set CLOUDLOCAL_LOCAL_MODEL and CLOUDLOCAL_CLOUD_MODEL in .env (copy .env.example) "
+        f"or in the shell before `langgraph dev`. {exc}"
+    ) from exc
