@@ -1,0 +1,644 @@
+"""AdaSwitch (Sun et al., EMNLP 2024): the local model solves a task step by step; after each step a
+verifier estimates the probability that the step is wrong; above a threshold the step is escalated to
+the cloud model, which writes a replacement for that one step, and the local model carries on from the
+corrected state.
+
+Graph: ``START -> start -> local_step -> verify -> (local_step | cloud_step | END)``,
+``cloud_step -> (local_step | END)``. The run ends on a final answer or after ``max_steps`` steps.
+
+**Steps.** The local model writes each step as JSON ``{"step", "is_final", "final_answer"}``
+(``call_structured``: schema-constrained, repaired, retried). A reply that still cannot be parsed does
+not stop the run: its raw text becomes the step (not final) and goes to the verifier like any other,
+with a ``step_malformed`` decision. A final step with an empty ``final_answer`` has its step text as
+the answer.
+
+**Verifiers** (``verifier`` in the run settings):
+
+* ``"self_reflection"`` (default): a second, structured call to the local model returns
+  ``{"verdict": "correct" | "wrong", "confidence": 0..1, "reason"}``; the score (the probability that
+  the step is wrong) is ``confidence`` for "wrong" and ``1 - confidence`` for "correct".
+* ``"logprobs"``: the token log-probabilities of the local step call (llama.cpp's server, OpenAI and
+  ``ChatOllama`` return them). Only the tokens of the ``step`` and ``final_answer`` values count (the
+  JSON syntax around them is forced by the grammar and says nothing); the score is
+  ``1 - exp(mean logprob)`` (one minus the geometric-mean token probability) with
+  ``logprob_rule="mean"``, or ``1 - exp(min logprob)`` (the least likely token) with ``"min"``.
+* ``"callable"``: ``verifier_fn(question, steps_so_far, step) -> float`` given to ``create_adaswitch``
+  (``steps_so_far``: the texts of the accepted steps; ``step``: the text of the new one).
+
+A verifier that gives no usable score (a verdict that still fails to parse after the retries, a
+server that returns no log-probabilities, a callable that raises or returns something outside [0, 1])
+scores the step ``malformed_score`` (default 1.0: doubtful, so it is escalated while the threshold is
+below 1) and records a ``verifier_malformed`` decision.
+
+**Routing.** A step whose score is *above* ``threshold`` is escalated: ``threshold=1.0`` never escalates,
+``threshold=0.0`` escalates every step with any doubt. Before each escalation the cloud budget is
+checked (``budget_refusal``); once refused, the doubtful step is kept, a ``budget_stop`` decision is
+recorded, and no further step is escalated in this run (later doubtful steps are accepted with
+decisions that say why).
+
+**Privacy.** The documents go to the local model only. The cloud sees the question, the accepted steps
+so far and the doubtful draft (``private_chars_to_cloud`` stays 0; document text that the local model
+copied into its steps is measured as ``quoted_chars_to_cloud``). The question itself goes to the cloud.
+
+**Step cap.** After ``max_steps`` accepted steps without a final answer the run stops (``step_cap``
+decision); the answer is the last step's final answer if it has one, else its text.
+
+Output: ``answer``, ``steps`` (``{index, author: "local" | "cloud", text, is_final, final_answer, score,
+flagged, verifier, replaced_local_text?, replaced_local_final_answer?, malformed?}``), ``usage``,
+``decisions``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypedDict
+
+from langchain_core.messages import AIMessage
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Overwrite
+
+from langgraph_cloudlocal.calls import call_structured
+from langgraph_cloudlocal.decisions import SwitchDecision, emit_decision, emit_progress, make_decision
+from langgraph_cloudlocal.ledger import PriceTable, RawUsage, merge_usage
+from langgraph_cloudlocal.prompts import adaswitch as prompts
+from langgraph_cloudlocal.protocols.common import (
+    MODEL_RETRY,
+    DecisionsField,
+    InputError,
+    ModelRoles,
+    ModelSpec,
+    ProtocolInput,
+    ProtocolOutput,
+    RunSettings,
+    UsageField,
+    budget_refusal,
+    budget_stop_decision,
+    check_input,
+    current_settings,
+    settings_class_with_defaults,
+    usage_report,
+)
+
+PROTOCOL = "adaswitch"
+VERIFIERS: tuple[str, ...] = ("self_reflection", "logprobs", "callable")
+LOGPROB_RULES: tuple[str, ...] = ("mean", "min")
+# Raw text of an unparseable reply kept as a step (a step is one or two sentences).
+MAX_RAW_STEP_CHARS = 1000
+
+VerifierFn = Callable[[str, list[str], str], float]
+"""A user-supplied verifier: ``(question, steps_so_far, step) -> probability that step is wrong``."""
+
+
+@dataclass
+class AdaSwitchSettings(RunSettings):
+    """Run settings of AdaSwitch (the graph's ``context_schema``).
+
+    ``threshold`` is the accuracy/cost knob: a step whose verifier score (probability that it is wrong)
+    is above it goes to the cloud. Lower means more cloud calls and (usually) higher accuracy.
+    """
+
+    threshold: float = 0.5
+    max_steps: int = 8
+    verifier: Literal["self_reflection", "logprobs", "callable"] = "self_reflection"
+    logprob_rule: Literal["mean", "min"] = "mean"
+    # The score of a step whose verifier gave no usable answer (1.0: treat it as doubtful).
+    malformed_score: float = 1.0
+    local_max_tokens: int = 128
+    cloud_max_tokens: int = 256
+    verifier_max_tokens: int = 64
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("threshold", "malformed_score"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or not 0.0 <= value <= 1.0
+            ):
+                raise InputError(f"{name} must be a number between 0 and 1, got {value!r}")
+        if isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int) or self.max_steps < 1:
+            raise InputError(f"max_steps must be an integer >= 1, got {self.max_steps!r}")
+        if self.verifier not in VERIFIERS:
+            raise InputError(f"verifier must be one of {', '.join(VERIFIERS)}; got {self.verifier!r}")
+        if self.logprob_rule not in LOGPROB_RULES:
+            raise InputError(f"logprob_rule must be 'mean' or 'min', got {self.logprob_rule!r}")
+        if self.verifier_max_tokens < 1:
+            raise InputError("verifier_max_tokens must be >= 1")
+
+
+class AdaSwitchInput(ProtocolInput, total=False):
+    """``question`` (required) and optional ``documents`` (context for the local model only)."""
+
+
+class AdaSwitchOutput(ProtocolOutput, total=False):
+    """``answer``, ``usage``, ``decisions`` and ``steps`` (the accepted steps, in order)."""
+
+    steps: list[dict[str, Any]]
+
+
+class AdaSwitchState(TypedDict, total=False):
+    question: str
+    documents: list[str]
+    steps: list[dict[str, Any]]  # accepted steps; each node writes the whole list
+    draft: dict[str, Any] | None  # the local model's pending step
+    route: str  # "accept" | "escalate" | "done"
+    escalation_stopped: bool  # the cloud budget refused an escalation: no more in this run
+    done: bool
+    answer: str
+    ledger: UsageField
+    usage: dict[str, Any]
+    decisions: DecisionsField
+
+
+# --------------------------------------------------------------------------------------------------
+# Log-probability scoring
+
+_VALUE = r'"{key}"\s*:\s*"((?:[^"\\]|\\.)*)'
+
+
+def logprob_entries(message: AIMessage | None) -> list[dict[str, Any]] | None:
+    """The per-token ``[{token, logprob}]`` of a reply, from ``ChatOpenAI`` (``{"content": [...]}``) or
+    ``ChatOllama`` (a plain list); None when the client returned none."""
+    if message is None:
+        return None
+    raw = message.response_metadata.get("logprobs")
+    if isinstance(raw, Mapping):
+        raw = raw.get("content")
+    if not isinstance(raw, list) or not raw:
+        return None
+    entries = [e for e in raw if isinstance(e, Mapping) and isinstance(e.get("logprob"), int | float)]
+    return [dict(e) for e in entries] or None
+
+
+def step_logprobs(
+    entries: Sequence[Mapping[str, Any]], keys: Sequence[str] = ("step", "final_answer")
+) -> list[float]:
+    """The log-probabilities of the tokens that spell the values of ``keys`` in a JSON reply.
+
+    The token texts are joined and the ``"key": "value"`` spans located in that text (not in the
+    message content: servers may strip a code fence the tokens still carry). Falls back to every token
+    when no value can be located (e.g. a reply that is not JSON).
+    """
+    tokens = [str(e.get("token", "")) for e in entries]
+    joined = "".join(tokens)
+    spans: list[tuple[int, int]] = []
+    for key in keys:
+        found = re.search(_VALUE.format(key=re.escape(key)), joined)
+        if found and found.end(1) > found.start(1):
+            spans.append((found.start(1), found.end(1)))
+    if not spans:
+        return [float(e["logprob"]) for e in entries]
+    picked: list[float] = []
+    position = 0
+    for token, entry in zip(tokens, entries, strict=True):
+        start, end = position, position + len(token)
+        position = end
+        if any(start < span_end and end > span_start for span_start, span_end in spans):
+            picked.append(float(entry["logprob"]))
+    return picked or [float(e["logprob"]) for e in entries]
+
+
+def logprob_score(logprobs: Sequence[float], rule: str = "mean") -> float:
+    """Probability that a step is wrong from its tokens' log-probabilities.
+
+    ``mean``: ``1 - exp(mean)`` (one minus the geometric-mean token probability);
+    ``min``: ``1 - exp(min)`` (one minus the probability of the least likely token).
+    """
+    if not logprobs:
+        raise ValueError("no log-probabilities")
+    value = min(logprobs) if rule == "min" else sum(logprobs) / len(logprobs)
+    return min(1.0, max(0.0, 1.0 - math.exp(min(0.0, value))))
+
+
+# --------------------------------------------------------------------------------------------------
+# The graph
+
+
+def _prompt_text(messages: Sequence[Any]) -> str:
+    return "\n".join(str(m.content) for m in messages)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def build_adaswitch(
+    local: ModelSpec = None,
+    cloud: ModelSpec = None,
+    *,
+    verifier_fn: VerifierFn | None = None,
+    prices: PriceTable | None = None,
+    **settings: Any,
+) -> StateGraph:
+    """The uncompiled AdaSwitch graph; ``settings`` are :class:`AdaSwitchSettings` defaults.
+
+    ``verifier_fn(question, steps_so_far, step) -> float`` enables the ``"callable"`` verifier (and makes
+    it the default when ``verifier`` is not given).
+    """
+    if verifier_fn is not None and not callable(verifier_fn):
+        raise InputError("verifier_fn must be a callable (question, steps_so_far, step) -> float")
+    if verifier_fn is not None:
+        settings.setdefault("verifier", "callable")
+    roles = ModelRoles(local, cloud, prices)
+    settings_class = settings_class_with_defaults(AdaSwitchSettings, settings)
+    if settings_class().verifier == "callable" and verifier_fn is None:
+        raise InputError("verifier='callable' needs verifier_fn=... at build time")
+
+    def decide(
+        node: str,
+        decision: str,
+        reason: str,
+        step: int,
+        *,
+        score: float | None = None,
+        threshold: float | None = None,
+        tokens: int = 0,
+    ) -> SwitchDecision:
+        return emit_decision(
+            make_decision(
+                PROTOCOL, node, decision, reason, step=step, score=score, threshold=threshold, tokens=tokens
+            )
+        )
+
+    def advance(
+        state: AdaSwitchState,
+        run: AdaSwitchSettings,
+        node: str,
+        steps: list[dict[str, Any]],
+        ledger: RawUsage,
+        decisions: list[SwitchDecision],
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """After a step is accepted: finish on a final answer or at the cap, else go on."""
+        out: dict[str, Any] = {"steps": steps, "draft": None, "ledger": ledger, "decisions": decisions}
+        out.update(extra or {})
+        last = steps[-1]
+        number = len(steps)
+        if last["is_final"]:
+            answer = last["final_answer"] or last["text"]
+            decisions.append(
+                decide(
+                    node,
+                    "answer",
+                    f"step {number} by the {last['author']} model gives the final answer",
+                    number,
+                )
+            )
+        elif number >= run.max_steps:
+            answer = last["final_answer"] or last["text"]
+            decisions.append(
+                decide(
+                    node,
+                    "step_cap",
+                    f"step cap reached ({run.max_steps} steps) without a final answer; "
+                    "the last step is the answer",
+                    number,
+                )
+            )
+        else:
+            emit_progress(PROTOCOL, step=number + 1, phase="local_step")
+            return out | {"route": "continue", "done": False}
+        question, documents = state["question"], list(state.get("documents") or [])
+        local_model, cloud_model = roles.for_run(run)
+        usage = usage_report(
+            merge_usage(state.get("ledger"), ledger),
+            local_model,
+            cloud_model,
+            roles.prices,
+            question=question,
+            documents=documents,
+            answer=answer,
+        )
+        emit_progress(PROTOCOL, step=number, phase="done")
+        return out | {"answer": answer, "usage": usage, "route": "done", "done": True}
+
+    def start(state: AdaSwitchState, runtime: Runtime[Any]) -> dict[str, Any]:
+        run = current_settings(runtime.context, settings_class)
+        question, documents = check_input(
+            state.get("question"), state.get("documents"), documents_required=False
+        )
+        if run.verifier == "callable" and verifier_fn is None:
+            raise InputError("verifier='callable' needs verifier_fn=... given to create_adaswitch")
+        emit_progress(PROTOCOL, step=1, phase="local_step")
+        # Reset the per-run keys (counters included), so a thread invoked again starts a new solution.
+        return {
+            "ledger": Overwrite({}),
+            "decisions": Overwrite([]),
+            "question": question,
+            "documents": documents,
+            "steps": [],
+            "draft": None,
+            "route": "continue",
+            "escalation_stopped": False,
+            "done": False,
+        }
+
+    def local_step(state: AdaSwitchState, runtime: Runtime[Any]) -> dict[str, Any]:
+        run = current_settings(runtime.context, settings_class)
+        local_model, _ = roles.for_run(run)
+        question, documents = state["question"], list(state.get("documents") or [])
+        steps = list(state.get("steps") or [])
+        number = len(steps) + 1
+        want_logprobs = run.verifier == "logprobs"
+        result = call_structured(
+            local_model,
+            prompts.local_step_messages(question, documents, steps),
+            prompts.StepReply,
+            retries=run.structured_retries,
+            max_tokens=run.local_max_tokens,
+            logprobs=want_logprobs,
+        )
+        decisions: list[SwitchDecision] = []
+        draft: dict[str, Any]
+        if result.value is not None and result.value.step.strip():
+            value = result.value
+            text = value.step.strip()
+            final_answer = value.final_answer.strip() if value.is_final else ""
+            draft = {"text": text, "is_final": bool(value.is_final), "final_answer": final_answer or ""}
+            if value.is_final and not final_answer:
+                draft["final_answer"] = text
+        else:
+            raw = (result.raw or "").strip()[:MAX_RAW_STEP_CHARS]
+            problem = result.error or "the step was empty"
+            draft = {"text": raw or "(empty reply)", "is_final": False, "final_answer": "", "malformed": True}
+            decisions.append(
+                decide(
+                    "local_step",
+                    "step_malformed",
+                    f"the local step could not be read ({problem}); its raw text goes to the verifier",
+                    number,
+                    tokens=result.tokens,
+                )
+            )
+        if want_logprobs:
+            entries = logprob_entries(result.message)
+            if entries is None:
+                draft["logprob_error"] = "the local model returned no token log-probabilities"
+            else:
+                picked = step_logprobs(entries)
+                draft["logprob_score"] = logprob_score(picked, run.logprob_rule)
+                draft["logprob_tokens"] = len(picked)
+        draft["tokens"] = result.tokens
+        emit_progress(PROTOCOL, step=number, phase="verify")
+        return {"draft": draft, "ledger": result.usage, "decisions": decisions}
+
+    def score_draft(
+        run: AdaSwitchSettings,
+        question: str,
+        documents: list[str],
+        steps: list[dict[str, Any]],
+        draft: dict[str, Any],
+    ) -> tuple[float | None, str, RawUsage, int]:
+        """(score or None when the verifier failed, explanation, usage, tokens)."""
+        steps_so_far = [s["text"] for s in steps]
+        if run.verifier == "logprobs":
+            if "logprob_score" in draft:
+                score = float(draft["logprob_score"])
+                rule = "1 - exp(mean logprob)" if run.logprob_rule == "mean" else "1 - exp(min logprob)"
+                return score, f"logprobs: {rule} over {draft.get('logprob_tokens', 0)} tokens", {}, 0
+            return None, draft.get("logprob_error", "no log-probabilities"), {}, 0
+        if run.verifier == "callable":
+            assert verifier_fn is not None  # checked in start
+            try:
+                value = verifier_fn(question, steps_so_far, draft["text"])
+            except Exception as exc:  # a user callable must not crash the run
+                return None, f"verifier_fn raised {type(exc).__name__}: {exc}", {}, 0
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or not 0.0 <= value <= 1.0
+            ):
+                return None, f"verifier_fn returned {value!r}, not a number between 0 and 1", {}, 0
+            return float(value), "verifier_fn", {}, 0
+        local_model, _ = roles.for_run(run)
+        result = call_structured(
+            local_model,
+            prompts.verifier_messages(
+                question, documents, steps_so_far, draft["text"], draft["final_answer"] or None
+            ),
+            prompts.Verdict,
+            retries=run.structured_retries,
+            max_tokens=run.verifier_max_tokens,
+        )
+        if result.value is None:
+            return None, f"the verdict could not be read ({result.error})", result.usage, result.tokens
+        verdict = result.value
+        why = f": {verdict.reason.strip()}" if verdict.reason.strip() else ""
+        explanation = f"self-reflection: {verdict.verdict} (confidence {_fmt(verdict.confidence)}){why}"
+        return verdict.wrong_probability(), explanation, result.usage, result.tokens
+
+    def verify(state: AdaSwitchState, runtime: Runtime[Any]) -> dict[str, Any]:
+        run = current_settings(runtime.context, settings_class)
+        question, documents = state["question"], list(state.get("documents") or [])
+        steps = list(state.get("steps") or [])
+        draft = dict(state.get("draft") or {})
+        number = len(steps) + 1
+        score, explanation, ledger, tokens = score_draft(run, question, documents, steps, draft)
+        decisions: list[SwitchDecision] = []
+        if score is None:
+            decisions.append(
+                decide(
+                    "verify",
+                    "verifier_malformed",
+                    f"{run.verifier} verifier gave no usable score ({explanation}); "
+                    f"the step scores {_fmt(run.malformed_score)}",
+                    number,
+                    score=run.malformed_score,
+                    threshold=run.threshold,
+                    tokens=tokens,
+                )
+            )
+            score, explanation = run.malformed_score, f"fallback score ({explanation})"
+        flagged = score > run.threshold
+        draft.update(score=score, flagged=flagged)
+        comparison = (
+            f"score {_fmt(score)} > threshold {_fmt(run.threshold)}"
+            if flagged
+            else f"score {_fmt(score)} <= threshold {_fmt(run.threshold)}"
+        )
+        if flagged and not state.get("escalation_stopped"):
+            decisions.append(
+                decide(
+                    "verify",
+                    "escalate",
+                    f"{comparison} ({explanation}): the cloud rewrites step {number}",
+                    number,
+                    score=score,
+                    threshold=run.threshold,
+                    tokens=tokens,
+                )
+            )
+            emit_progress(PROTOCOL, step=number, phase="cloud_step")
+            return {"draft": draft, "route": "escalate", "ledger": ledger, "decisions": decisions}
+        reason = f"{comparison} ({explanation})"
+        if flagged:
+            reason += "; the cloud budget is spent, so the step is kept"
+        decisions.append(
+            decide("verify", "accept", reason, number, score=score, threshold=run.threshold, tokens=tokens)
+        )
+        steps.append(_local_step(number, draft, run.verifier))
+        return advance(state, run, "verify", steps, ledger, decisions)
+
+    def cloud_step(state: AdaSwitchState, runtime: Runtime[Any]) -> dict[str, Any]:
+        run = current_settings(runtime.context, settings_class)
+        _, cloud_model = roles.for_run(run)
+        question, documents = state["question"], list(state.get("documents") or [])
+        steps = list(state.get("steps") or [])
+        draft = dict(state.get("draft") or {})
+        number = len(steps) + 1
+        messages = prompts.cloud_step_messages(
+            question, [s["text"] for s in steps], draft["text"], draft["final_answer"] or None
+        )
+        refusal = budget_refusal(state.get("ledger"), run, cloud_model, roles.prices, _prompt_text(messages))
+        if refusal:
+            stop = budget_stop_decision(PROTOCOL, "cloud_step", refusal, number)
+            steps.append(_local_step(number, draft, run.verifier))
+            return advance(state, run, "cloud_step", steps, {}, [stop], {"escalation_stopped": True})
+        result = call_structured(
+            cloud_model,
+            messages,
+            prompts.StepReply,
+            retries=run.structured_retries,
+            max_tokens=run.cloud_max_tokens,
+            private_chars=0,  # the documents never go to the cloud
+            documents=documents,  # but what the local model copied from them into its steps is measured
+        )
+        decisions: list[SwitchDecision] = []
+        value = result.value
+        raw = (result.raw or "").strip()[:MAX_RAW_STEP_CHARS]
+        if value is not None and value.step.strip():
+            text = value.step.strip()
+            final_answer = (value.final_answer.strip() or text) if value.is_final else ""
+            is_final, note = bool(value.is_final), ""
+        elif raw:
+            text, is_final, final_answer = raw, False, ""
+            note = f" (its reply could not be read as a step: {result.error}; the raw text is the step)"
+        else:
+            # Nothing usable came back: keep the local draft, flagged.
+            decisions.append(
+                decide(
+                    "cloud_step",
+                    "cloud_step_failed",
+                    f"the cloud's replacement for step {number} was empty ({result.error}); "
+                    "the local step is kept",
+                    number,
+                    tokens=result.tokens,
+                )
+            )
+            steps.append(_local_step(number, draft, run.verifier))
+            return advance(state, run, "cloud_step", steps, result.usage, decisions)
+        decisions.append(
+            decide(
+                "cloud_step",
+                "cloud_step",
+                f"the cloud rewrote step {number}{note}",
+                number,
+                score=draft.get("score"),
+                threshold=run.threshold,
+                tokens=result.tokens,
+            )
+        )
+        step: dict[str, Any] = {
+            "index": number,
+            "author": "cloud",
+            "text": text,
+            "is_final": is_final,
+            "final_answer": final_answer,
+            "score": draft.get("score"),
+            "flagged": True,
+            "verifier": run.verifier,
+            "replaced_local_text": draft["text"],
+        }
+        if draft.get("is_final"):
+            step["replaced_local_final_answer"] = draft.get("final_answer", "")
+        if draft.get("malformed"):
+            step["replaced_local_malformed"] = True
+        steps.append(step)
+        return advance(state, run, "cloud_step", steps, result.usage, decisions)
+
+    def after_verify(state: AdaSwitchState) -> str:
+        route = state.get("route")
+        if route == "escalate":
+            return "cloud_step"
+        return END if route == "done" else "local_step"
+
+    def after_cloud(state: AdaSwitchState) -> str:
+        return END if state.get("route") == "done" else "local_step"
+
+    builder = StateGraph(
+        AdaSwitchState,
+        context_schema=settings_class,
+        input_schema=AdaSwitchInput,
+        output_schema=AdaSwitchOutput,
+    )
+    builder.add_node("start", start)
+    builder.add_node("local_step", local_step, retry_policy=MODEL_RETRY)
+    builder.add_node("verify", verify, retry_policy=MODEL_RETRY)
+    builder.add_node("cloud_step", cloud_step, retry_policy=MODEL_RETRY)
+    builder.add_edge(START, "start")
+    builder.add_edge("start", "local_step")
+    builder.add_edge("local_step", "verify")
+    builder.add_conditional_edges("verify", after_verify, ["local_step", "cloud_step", END])
+    builder.add_conditional_edges("cloud_step", after_cloud, ["local_step", END])
+    return builder
+
+
+def _local_step(number: int, draft: Mapping[str, Any], verifier: str) -> dict[str, Any]:
+    step: dict[str, Any] = {
+        "index": number,
+        "author": "local",
+        "text": draft["text"],
+        "is_final": bool(draft.get("is_final")),
+        "final_answer": draft.get("final_answer", ""),
+        "score": draft.get("score"),
+        "flagged": bool(draft.get("flagged")),
+        "verifier": verifier,
+    }
+    if draft.get("malformed"):
+        step["malformed"] = True
+    return step
+
+
+def create_adaswitch(
+    local: ModelSpec = None,
+    cloud: ModelSpec = None,
+    *,
+    verifier_fn: VerifierFn | None = None,
+    prices: PriceTable | None = None,
+    name: str = "adaswitch",
+    **settings: Any,
+) -> CompiledStateGraph:
+    """AdaSwitch as a compiled graph named ``name``, usable as a node of a parent graph.
+
+    Input: ``question``, optional ``documents`` (seen by the local model only). Output: ``answer``,
+    ``steps``, ``usage``, ``decisions``. ``settings`` are :class:`AdaSwitchSettings` defaults, e.g.
+    ``threshold=0.3, verifier="logprobs"``; per run: ``graph.invoke(inputs, context={"threshold": 0.7})``.
+    ``verifier_fn(question, steps_so_far, step) -> float`` enables (and defaults to) the callable verifier.
+    """
+    return build_adaswitch(local, cloud, verifier_fn=verifier_fn, prices=prices, **settings).compile(
+        name=name
+    )
+
+
+__all__ = [
+    "LOGPROB_RULES",
+    "VERIFIERS",
+    "AdaSwitchInput",
+    "AdaSwitchOutput",
+    "AdaSwitchSettings",
+    "AdaSwitchState",
+    "VerifierFn",
+    "build_adaswitch",
+    "create_adaswitch",
+    "logprob_entries",
+    "logprob_score",
+    "step_logprobs",
+]
