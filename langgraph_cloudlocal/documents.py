@@ -732,11 +732,11 @@ def _char_spans(text: str, size: int, overlap: int) -> Iterator[tuple[int, int]]
         following = end - overlap if overlap else end
         if overlap and following > start:
             # begin the overlap at a sentence start if one is in it, else at a word start
-            region = text[following:end]
+            region = text[following:end].rstrip()  # the chunk's own final sentence end is no start
             boundary = _SENTENCE_START.search(region)
             if boundary is None and not text[following - 1].isspace():
                 boundary = re.search(r"\s", region)
-            if boundary is not None and following + boundary.end() < end:
+            if boundary is not None:
                 following += boundary.end()
         start = _skip_space(text, max(following, start + 1))
 

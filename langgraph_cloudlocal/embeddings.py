@@ -416,10 +416,9 @@ def resolve_embeddings(spec: Any = None) -> Embeddings:
         provider, _, model = spec.partition(":")
         if provider == "ollama" and model:
             from langchain_ollama import OllamaEmbeddings
+            from ollama._client import _parse_host  # read OLLAMA_HOST exactly as the ollama client does
 
-            host = os.environ.get("OLLAMA_HOST", "http://127.0.0.1:11434")
-            if "://" not in host:
-                host = f"http://{host}"
+            host = _parse_host(os.environ.get("OLLAMA_HOST") or "http://127.0.0.1:11434")
             return OllamaEmbeddings(model=model, base_url=host)
         raise ValueError(
             f"unknown embedding spec {spec!r}; use 'minilm', 'ollama:MODEL' or an Embeddings instance"
