@@ -1,0 +1,582 @@
+"""Run protocols over datasets, resumably, and write the report.
+
+:func:`run_evaluation` runs every protocol on every item (items in a thread pool of ``concurrency``),
+appends one line per (dataset, item, protocol) to ``OUT/results.jsonl`` as soon as it is done, shows
+a progress bar per protocol (items done, accuracy so far, cloud tokens so far), and ends with
+:func:`~langgraph_cloudlocal.evaluation.report.write_report`. Run the same command again after a crash
+or Ctrl-C and only what is missing (or failed) runs.
+
+Models: ``local`` / ``cloud`` are specs (``"ollama:llama3.2:3b"``, ``"openai:gpt-4o"``,
+``"openai-compatible:NAME@URL"``...) or chat model instances. A role left out falls back to its
+environment variable (``CLOUDLOCAL_LOCAL_MODEL`` / ``CLOUDLOCAL_CLOUD_MODEL``), then to the embedded
+models (SmolLM2-135M local, Qwen2.5-Coder-1.5B as the cloud stand-in), started on loopback for the
+run at temperature 0, so an evaluation runs on a fresh machine with no key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+
+from langgraph_cloudlocal.evaluation.datasets import EvalItem, dataset_name, load_dataset
+from langgraph_cloudlocal.evaluation.registry import ModelArg, ProtocolSpec, parse_protocols
+from langgraph_cloudlocal.evaluation.report import (
+    CLOUD_ONLY,
+    LOCAL_ONLY,
+    ProtocolStats,
+    Report,
+    read_run_info,
+    write_report,
+)
+from langgraph_cloudlocal.evaluation.results import (
+    RESULTS_FILE,
+    RUN_FILE,
+    ResultsWriter,
+    latest_rows,
+    result_key,
+)
+
+DEFAULT_EMBEDDED_LOCAL = "smollm2"
+DEFAULT_EMBEDDED_CLOUD = "qwen2.5-coder-1.5b"
+# Per-slot context = n_ctx / n_parallel: 4096 tokens for both, enough for the shipped sets' prompts.
+EMBEDDED_LOCAL_SERVER = {"n_ctx": 16384, "n_parallel": 4}
+EMBEDDED_CLOUD_SERVER = {"n_ctx": 8192, "n_parallel": 2}
+EMBEDDED_REQUEST_TIMEOUT = 900.0
+
+
+class EvaluationError(RuntimeError):
+    """An evaluation that cannot start (e.g. an output folder holding results of other models)."""
+
+
+@dataclass
+class EvaluationSummary:
+    """What :func:`run_evaluation` did and where it wrote it."""
+
+    out_dir: Path
+    results_path: Path
+    report: Report | None
+    protocols: list[str]
+    datasets: dict[str, int]  # dataset name -> items in this run (after --limit)
+    ran: int = 0  # results written in this call
+    skipped: int = 0  # already in results.jsonl
+    errors: int = 0  # results written with status "error" in this call
+    interrupted: bool = False
+    wall_seconds: float = 0.0
+    models: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def stats(self) -> list[ProtocolStats]:
+        return self.report.stats if self.report else []
+
+    @property
+    def report_path(self) -> Path | None:
+        return self.report.report_path if self.report else None
+
+    @property
+    def plot_path(self) -> Path | None:
+        return self.report.plot_path if self.report else None
+
+
+@dataclass(frozen=True)
+class _Task:
+    dataset: str
+    item: EvalItem
+    spec: ProtocolSpec
+
+    @property
+    def key(self) -> str:
+        return result_key(self.dataset, self.item.id, self.spec.label)
+
+
+# --------------------------------------------------------------------------------------------------
+# Models
+
+
+def describe_model(model: ModelArg) -> str:
+    """A stable name for a model argument (URLs dropped: embedded servers get a new port each run)."""
+    if model is None:
+        return "(none)"
+    if isinstance(model, BaseChatModel):
+        from langgraph_cloudlocal.models import model_name_of
+
+        return model_name_of(model)
+    spec = str(model).strip()
+    kind, _, rest = spec.partition(":")
+    if kind.lower() in ("openai-compatible", "openai_compatible"):
+        return f"{kind}:{rest.rpartition('@')[0] or rest}"
+    return spec
+
+
+@contextlib.contextmanager
+def evaluation_models(
+    local: ModelArg,
+    cloud: ModelArg,
+    *,
+    need_local: bool = True,
+    need_cloud: bool = True,
+    embedded_local: str = DEFAULT_EMBEDDED_LOCAL,
+    embedded_cloud: str = DEFAULT_EMBEDDED_CLOUD,
+    log: Any = None,
+) -> Iterator[tuple[ModelArg, ModelArg, dict[str, str]]]:
+    """Yield ``(local, cloud, names)`` for the run: the given models, else the role's environment
+    variable, else embedded servers started here (and stopped on exit). A role no protocol uses is not
+    started; the other role's model stands in for it in the factories (it is never called)."""
+    from langgraph_cloudlocal.models import ROLE_ENV_VARS
+
+    if local is None and os.environ.get(ROLE_ENV_VARS["local"]):
+        local = os.environ[ROLE_ENV_VARS["local"]]
+    if cloud is None and os.environ.get(ROLE_ENV_VARS["cloud"]):
+        cloud = os.environ[ROLE_ENV_VARS["cloud"]]
+    start_local = need_local and local is None
+    start_cloud = need_cloud and cloud is None
+    names = {"local": describe_model(local), "cloud": describe_model(cloud)}
+    with contextlib.ExitStack() as stack:
+        if start_local or start_cloud:
+            from langgraph_cloudlocal import embedded
+
+            wanted = ([embedded_local] if start_local else []) + ([embedded_cloud] if start_cloud else [])
+            for name in wanted:
+                embedded.pull(name)  # a no-op when the verified file is cached
+            if log:
+                log(f"starting embedded model(s) {', '.join(wanted)} on loopback...")
+            if start_local and start_cloud:
+                local_server, cloud_server = stack.enter_context(
+                    embedded.embedded_pair(
+                        embedded_local,
+                        embedded_cloud,
+                        local_kwargs=dict(EMBEDDED_LOCAL_SERVER),
+                        cloud_kwargs=dict(EMBEDDED_CLOUD_SERVER),
+                    )
+                )
+                servers = {"local": local_server, "cloud": cloud_server}
+            elif start_local:
+                servers = {
+                    "local": stack.enter_context(
+                        embedded.embedded_server(embedded_local, **EMBEDDED_LOCAL_SERVER)
+                    )
+                }
+            else:
+                servers = {
+                    "cloud": stack.enter_context(
+                        embedded.embedded_server(embedded_cloud, **EMBEDDED_CLOUD_SERVER)
+                    )
+                }
+            if "local" in servers:
+                local = servers["local"].chat_model(temperature=0, timeout=EMBEDDED_REQUEST_TIMEOUT)
+                names["local"] = f"embedded:{servers['local'].model}"
+            if "cloud" in servers:
+                cloud = servers["cloud"].chat_model(temperature=0, timeout=EMBEDDED_REQUEST_TIMEOUT)
+                names["cloud"] = f"embedded:{servers['cloud'].model}"
+        if local is None and cloud is not None:
+            local = cloud  # cloud-only runs: the local role is never called
+        if cloud is None and not need_cloud:
+            names["cloud"] = "(none: local-only)"
+        yield local, cloud, names
+
+
+# --------------------------------------------------------------------------------------------------
+# One item
+
+
+def run_item(graph: Any, task: _Task) -> dict[str, Any]:
+    """Run one protocol on one item and return its result line (errors are recorded, not raised)."""
+    item, spec = task.item, task.spec
+    started = time.perf_counter()
+    row: dict[str, Any] = {
+        "key": task.key,
+        "dataset": task.dataset,
+        "item_id": item.id,
+        "protocol": spec.label,
+        "protocol_name": spec.name,
+        "context": dict(spec.context),
+        "question": item.question,
+        "gold": item.answer,
+        "metric": item.metric,
+    }
+    try:
+        output = graph.invoke(
+            item.inputs(),
+            config={
+                "run_name": f"cloudlocal-eval:{spec.label}",
+                "tags": ["cloudlocal:eval", f"cloudlocal:{spec.name}"],
+                "metadata": {"cloudlocal_dataset": task.dataset, "cloudlocal_item": item.id},
+            },
+            context=dict(spec.context) or None,
+        )
+        prediction = str(output.get("answer") or "")
+        match = item.score(prediction)
+        decisions = list(output.get("decisions") or [])
+        counts: dict[str, int] = {}
+        for decision in decisions:
+            kind = str(decision.get("decision")) if isinstance(decision, Mapping) else "?"
+            counts[kind] = counts.get(kind, 0) + 1
+        row.update(
+            prediction=prediction,
+            correct=match.correct,
+            match=match.as_dict(),
+            usage=output.get("usage") or {},
+            decisions=len(decisions),
+            decision_counts=counts,
+            status="ok",
+            error=None,
+        )
+    except Exception as exc:  # one failing item must not stop the evaluation
+        row.update(
+            prediction="",
+            correct=False,
+            match=None,
+            usage={},
+            decisions=0,
+            decision_counts={},
+            status="error",
+            error=f"{type(exc).__name__}: {exc}"[:2000],
+        )
+    row["wall_seconds"] = round(time.perf_counter() - started, 3)
+    row["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    row["meta"] = {k: v for k, v in item.meta.items() if k != "solution"}
+    return row
+
+
+# --------------------------------------------------------------------------------------------------
+# Progress
+
+
+class _Tally:
+    """Running figures per (dataset, protocol) for the progress display."""
+
+    def __init__(self) -> None:
+        self.done = 0
+        self.correct = 0
+        self.errors = 0
+        self.cloud_tokens = 0
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        self.done += 1
+        self.correct += 1 if row.get("correct") else 0
+        self.errors += 1 if row.get("status") != "ok" else 0
+        usage = row.get("usage") or {}
+        self.cloud_tokens += int(usage.get("cloud_tokens") or 0)
+
+    def fields(self) -> dict[str, str]:
+        accuracy = f"{100 * self.correct / self.done:.0f}%" if self.done else "–"
+        errors = f" [red]{self.errors} err[/red]" if self.errors else ""
+        return {"accuracy": accuracy, "cloud_tokens": f"{self.cloud_tokens:,}", "errors": errors}
+
+
+def _progress(console: Any) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("[bold]{task.description}", justify="left"),
+        BarColumn(bar_width=24),
+        MofNCompleteColumn(),
+        TextColumn("acc {task.fields[accuracy]:>4}"),
+        TextColumn("cloud tok {task.fields[cloud_tokens]:>8}{task.fields[errors]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# The run
+
+
+def _machine() -> str:
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    memory = ""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = f", {int(line.split()[1]) / 1024**2:.0f} GiB RAM"
+    cpu_name = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_name = " (" + line.split(":", 1)[1].strip() + ")"
+                break
+    return f"{platform.system()} {platform.machine()}, {cpus} CPU cores{cpu_name}{memory}, no GPU used"
+
+
+def _load_datasets(dataset: Any, limit: int | None) -> dict[str, tuple[Path, list[EvalItem]]]:
+    paths = [dataset] if isinstance(dataset, str | Path) else list(dataset)
+    if not paths:
+        raise EvaluationError("no dataset given")
+    loaded: dict[str, tuple[Path, list[EvalItem]]] = {}
+    for path in paths:
+        name = dataset_name(path)
+        if name in loaded:
+            raise EvaluationError(
+                f"two datasets are both named {name!r} ({loaded[name][0]} and {path}); rename one"
+            )
+        loaded[name] = (Path(path), load_dataset(path, limit=limit))
+    return loaded
+
+
+def _check_same_models(out: Path, names: dict[str, str]) -> None:
+    previous = read_run_info(out).get("models")
+    if not previous or not (out / RESULTS_FILE).exists():
+        return
+    for role in ("local", "cloud"):
+        before, now = previous.get(role), names.get(role)
+        if before and now and before != now and "(none" not in before and "(none" not in now:
+            raise EvaluationError(
+                f"{out} holds results made with {role} model {before!r}, not {now!r}. Use another --out folder "
+                "(or delete that one) so results of different models are not mixed."
+            )
+
+
+def _write_run_info(out: Path, info: dict[str, Any]) -> None:
+    tmp = out / (RUN_FILE + ".tmp")
+    tmp.write_text(json.dumps(info, indent=1, default=str))
+    tmp.replace(out / RUN_FILE)
+
+
+def run_evaluation(
+    protocols: str | Sequence[str],
+    dataset: str | Path | Sequence[str | Path],
+    out_dir: str | Path,
+    local: ModelArg = None,
+    cloud: ModelArg = None,
+    *,
+    limit: int | None = None,
+    concurrency: int = 1,
+    progress: bool = True,
+    embedded_local: str = DEFAULT_EMBEDDED_LOCAL,
+    embedded_cloud: str = DEFAULT_EMBEDDED_CLOUD,
+    plot: bool = True,
+    console: Any = None,
+    command: str | None = None,
+) -> EvaluationSummary:
+    """Run ``protocols`` (names such as ``"local-only,cloud-only,adaswitch@0.3"`` or a list) on every
+    item of ``dataset`` (one JSONL file or several), writing ``out_dir/results.jsonl`` and, at the end,
+    ``report.md``, ``summary.json`` and ``cost_accuracy.png``.
+
+    Resumable: results already in ``results.jsonl`` are skipped (failed ones are run again). Ctrl-C
+    stops after the items that are running finish; the report then covers what is done.
+    ``limit`` takes the first N items of each dataset; ``concurrency`` items run at once.
+    ``embedded_local`` / ``embedded_cloud`` name the embedded models used for roles given neither here
+    nor in the environment. ``command`` is recorded in the report (the CLI passes its command line).
+    """
+    if concurrency < 1:
+        raise EvaluationError("concurrency must be >= 1")
+    if limit is not None and limit < 1:
+        raise EvaluationError("limit must be >= 1")
+    started = time.perf_counter()
+    specs = parse_protocols(protocols)
+    datasets = _load_datasets(dataset, limit)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results_path = out / RESULTS_FILE
+    if console is None:
+        from rich.console import Console
+
+        console = Console(stderr=True)
+
+    def log(message: str) -> None:
+        if progress:
+            console.print(message)
+
+    done = {key for key, row in latest_rows(results_path).items() if row.get("status") == "ok"}
+    tasks = [
+        _Task(name, item, spec) for name, (_, items) in datasets.items() for item in items for spec in specs
+    ]
+    pending = [t for t in tasks if t.key not in done]
+    summary = EvaluationSummary(
+        out_dir=out,
+        results_path=results_path,
+        report=None,
+        protocols=[s.label for s in specs],
+        datasets={name: len(items) for name, (_, items) in datasets.items()},
+        skipped=len(tasks) - len(pending),
+    )
+    if summary.skipped:
+        log(f"resuming: {summary.skipped} of {len(tasks)} results already in {results_path}")
+
+    previous = read_run_info(out)
+    info: dict[str, Any] = {
+        "protocols": list(dict.fromkeys([*previous.get("protocols", []), *summary.protocols])),
+        "datasets": list(dict.fromkeys([*previous.get("datasets", []), *datasets])),
+        "dataset_files": {
+            **previous.get("dataset_files", {}),
+            **{n: str(p) for n, (p, _) in datasets.items()},
+        },
+        "limit": limit,
+        "concurrency": concurrency,
+        "machine": _machine(),
+        "python": sys.version.split()[0],
+        "command": command or previous.get("command"),
+        "models": previous.get("models", {}),
+        "elapsed_seconds": float(previous.get("elapsed_seconds") or 0.0),
+        "sessions": int(previous.get("sessions") or 0),
+        "started_at": previous.get("started_at") or datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+    if pending:
+        need_local = any(t.spec.name != CLOUD_ONLY for t in pending)
+        need_cloud = any(t.spec.name != LOCAL_ONLY for t in pending)
+        try:
+            with evaluation_models(
+                local,
+                cloud,
+                need_local=need_local,
+                need_cloud=need_cloud,
+                embedded_local=embedded_local,
+                embedded_cloud=embedded_cloud,
+                log=log,
+            ) as (local_model, cloud_model, names):
+                _check_same_models(out, names)
+                summary.models = names
+                info["models"] = {
+                    role: names[role] if "(none" not in names[role] else info["models"].get(role, names[role])
+                    for role in ("local", "cloud")
+                }
+                info["sessions"] += 1
+                _write_run_info(out, info)
+                graphs = {
+                    spec.label: spec.build(local_model, cloud_model if need_cloud else None)
+                    for spec in specs
+                    if any(t.spec.label == spec.label for t in pending)
+                }
+                _execute(pending, tasks, graphs, results_path, summary, concurrency, progress, console)
+        finally:
+            summary.wall_seconds = time.perf_counter() - started
+            info["elapsed_seconds"] += summary.wall_seconds
+            info["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+            if info["sessions"]:
+                _write_run_info(out, info)
+    else:
+        log(f"nothing to run: all {len(tasks)} results are in {results_path}")
+        if not (out / RUN_FILE).exists():
+            _write_run_info(out, info)
+
+    summary.report = write_report(out, plot=plot)
+    summary.wall_seconds = time.perf_counter() - started
+    if progress:
+        _print_summary(console, summary)
+    return summary
+
+
+def _execute(
+    pending: list[_Task],
+    tasks: list[_Task],
+    graphs: dict[str, Any],
+    results_path: Path,
+    summary: EvaluationSummary,
+    concurrency: int,
+    progress: bool,
+    console: Any,
+) -> None:
+    tallies: dict[tuple[str, str], _Tally] = {}
+    totals: dict[tuple[str, str], int] = {}
+    for task in tasks:
+        group = (task.dataset, task.spec.label)
+        tallies.setdefault(group, _Tally())
+        totals[group] = totals.get(group, 0) + 1
+    pending_keys = {t.key for t in pending}
+    for key, row in latest_rows(results_path).items():
+        group = (row.get("dataset"), row.get("protocol"))
+        if group in tallies and key not in pending_keys:
+            tallies[group].add(row)  # type: ignore[index]
+    several = len({t.dataset for t in tasks}) > 1
+    bar = _progress(console) if progress else None
+    bar_ids: dict[tuple[str, str], Any] = {}
+    lock = threading.Lock()
+
+    def update(group: tuple[str, str]) -> None:
+        if bar is not None:
+            bar.update(bar_ids[group], completed=tallies[group].done, **tallies[group].fields())
+
+    with ResultsWriter(results_path) as writer, bar or contextlib.nullcontext():
+        if bar is not None:
+            for group in tallies:
+                label = f"{group[0]} · {group[1]}" if several else group[1]
+                bar_ids[group] = bar.add_task(
+                    label, total=totals[group], completed=tallies[group].done, **tallies[group].fields()
+                )
+
+        def work(task: _Task) -> dict[str, Any]:
+            row = run_item(graphs[task.spec.label], task)
+            writer.write(row)
+            with lock:
+                summary.ran += 1
+                summary.errors += 1 if row["status"] != "ok" else 0
+            return row
+
+        executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="cloudlocal-eval")
+        futures: dict[Future[dict[str, Any]], _Task] = {executor.submit(work, t): t for t in pending}
+        try:
+            for future in as_completed(futures):
+                row = future.result()
+                group = (row["dataset"], row["protocol"])
+                tallies[group].add(row)
+                update(group)
+        except KeyboardInterrupt:
+            summary.interrupted = True
+            running = sum(1 for f in futures if f.running())
+            for future in futures:
+                future.cancel()
+            if bar is not None:
+                bar.stop()
+            console.print(
+                f"[yellow]Interrupted.[/yellow] Waiting for {running} running item(s) to finish and be saved "
+                "(Ctrl-C again to stop at once); run the same command to resume."
+            )
+            with contextlib.suppress(KeyboardInterrupt):
+                executor.shutdown(wait=True, cancel_futures=True)
+        finally:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _print_summary(console: Any, summary: EvaluationSummary) -> None:
+    from rich.table import Table
+
+    for dataset in summary.datasets:
+        stats = [s for s in summary.stats if s.dataset == dataset]
+        if not stats:
+            continue
+        table = Table(title=f"{dataset}", title_justify="left")
+        for column in ("protocol", "items", "accuracy", "cloud tok", "cloud $", "reduction", "recovered"):
+            table.add_column(column, justify="left" if column == "protocol" else "right")
+        for s in stats:
+            table.add_row(
+                s.protocol,
+                str(s.items),
+                f"{100 * s.accuracy:.1f}%",
+                f"{s.cloud_input_tokens + s.cloud_output_tokens:,}",
+                f"${s.cloud_usd:.5f}",
+                "—" if s.reduction is None else f"{s.reduction:.1f}x",
+                "—" if s.recovered is None else f"{100 * s.recovered:.0f}%",
+            )
+        console.print(table)
+    state = "interrupted" if summary.interrupted else "done"
+    console.print(
+        f"{state}: {summary.ran} run ({summary.errors} errors), {summary.skipped} already there, "
+        f"{summary.wall_seconds:.0f}s. Report: {summary.report_path}"
+        + (f", plot: {summary.plot_path}" if summary.plot_path else "")
+    )
+
+
+__all__ = [
+    "DEFAULT_EMBEDDED_CLOUD",
+    "DEFAULT_EMBEDDED_LOCAL",
+    "EvaluationError",
+    "EvaluationSummary",
+    "describe_model",
+    "evaluation_models",
+    "run_evaluation",
+    "run_item",
+]
