@@ -392,7 +392,23 @@ def call_structured(
         ]
     failed = merge_usage(usage, {})
     failed[resolved.role]["failed_calls"] += 1  # type: ignore[literal-required]
-    return StructuredResult(None, raws[-1] if raws else "", error, failed, len(raws), raws, message)
+    last = raws[-1] if raws else ""
+    return StructuredResult(None, last, _with_raw_excerpt(error, last), failed, len(raws), raws, message)
+
+
+# Characters of a failed call's last reply quoted in its error (which protocols record in decisions).
+RAW_EXCERPT_CHARS = 200
+
+
+def _with_raw_excerpt(error: str | None, raw: str) -> str | None:
+    """The error of a call that failed for good, with the start of the raw reply, so that the failure
+    recorded by a protocol (decision reason, job row) shows what the model actually said."""
+    excerpt = raw.strip()
+    if not excerpt:
+        return error
+    if len(excerpt) > RAW_EXCERPT_CHARS:
+        excerpt = excerpt[:RAW_EXCERPT_CHARS] + "..."
+    return f"{error}; the reply was: {json.dumps(excerpt, ensure_ascii=False)}"
 
 
 # --------------------------------------------------------------------------------------------------
