@@ -138,6 +138,16 @@ def _embed_array(embeddings: Any, texts: list[str]) -> Any:
     return vectors
 
 
+def _embed_query(embeddings: Any, query: str) -> Any:
+    """Embed a query with ``embed_query``: some models embed queries and documents differently."""
+    import numpy as np
+
+    vector = np.asarray(embeddings.embed_query(query), dtype=np.float32)
+    if vector.ndim != 1 or vector.shape[0] == 0 or not np.isfinite(vector).all():
+        raise StoreError(f"{_embedding_name_of(embeddings)} returned an unusable query vector {vector.shape}")
+    return vector[None, :]
+
+
 def _document_filter(document_ids: Sequence[str] | None) -> dict[str, Any] | None:
     if document_ids is None:
         return None
@@ -560,7 +570,7 @@ class ChunkStore:
         fused: dict[str, float] = {}
         sources: dict[str, set[str]] = {}
 
-        vector = _embed_array(self._embeddings, [query])
+        vector = _embed_query(self._embeddings, query)
         dense = self._collection.query(
             query_embeddings=vector,
             n_results=candidates,

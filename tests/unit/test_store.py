@@ -60,10 +60,17 @@ class BlindToTheName(Embeddings):
     embedding_name = "test:blind"
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return [[0.0, 1.0] if "Zebulon" in t else [1.0, 0.0] for t in texts]
+        # Distinct vectors (identical ones make HNSW's neighbour graph degenerate), all near the
+        # query's direction except for chunks with the name, which are orthogonal to it.
+        vectors = []
+        for text in texts:
+            digest = hashlib.md5(text.encode()).digest()
+            jitter = [b / 2550 for b in digest[:6]]
+            vectors.append([0.0, 1.0, *jitter] if "Zebulon" in text else [1.0, 0.0, *jitter])
+        return vectors
 
     def embed_query(self, text: str) -> list[float]:
-        return [1.0, 0.0]
+        return [1.0] + [0.0] * 7
 
 
 def _market_text(rare_at: int = 37) -> str:
