@@ -16,3 +16,29 @@ if [ "${1:-}" = "--cloud-model" ]; then
   models+=(qwen2.5-coder-1.5b)
 fi
 .venv/bin/cloudlocal pull "${models[@]}"
+
+# ---------------------------------------------------------------------------------------------------------
+# PostgreSQL server binaries, for the Postgres checkpointer test (tests/integration/test_postgres.py), which
+# starts its own throwaway cluster on 127.0.0.1. Debian keeps initdb/pg_ctl in /usr/lib/postgresql/*/bin.
+# Installed only when missing; needs root (or sudo) for apt-get.
+pg_bin_dir() {
+  if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then
+    dirname "$(command -v initdb)"
+    return
+  fi
+  ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true
+}
+if [ -z "$(pg_bin_dir)" ]; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; else SUDO="none"; fi
+  if [ "$SUDO" = "none" ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "warning: PostgreSQL is not installed and cannot be installed here (needs root and apt-get);" \
+      "tests/integration/test_postgres.py will fail until it is: apt-get install postgresql" >&2
+  else
+    echo "installing PostgreSQL (Debian package postgresql) for the Postgres checkpointer test..."
+    $SUDO apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+  fi
+fi
+if [ -n "$(pg_bin_dir)" ]; then
+  echo "ok PostgreSQL: $(pg_bin_dir)"
+fi

@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FINISHED_BEFORE_KILL = 2
 
 
-def worker(mode: str, db: Path, log: Path, *extra: str) -> subprocess.Popen[str]:
+def worker(mode: str, db: Path | str, log: Path, *extra: str) -> subprocess.Popen[str]:
     cmd = [sys.executable, "-m", "tests.faults.resume_worker", mode, "--db", str(db), "--thread", "t-1"]
     return subprocess.Popen(
         [*cmd, "--log", str(log), *extra],
@@ -67,8 +67,15 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str, proc: sub
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def kill_mid_fan_out_then_resume(tmp_path: Path, *options: str) -> dict[str, Any]:
-    db, log = tmp_path / "runs.sqlite", tmp_path / "calls.log"
+def kill_mid_fan_out_then_resume(
+    tmp_path: Path, *options: str, db: Path | str | None = None
+) -> dict[str, Any]:
+    """Start a worker, SIGKILL it with FINISHED_BEFORE_KILL jobs finished, resume in a new worker.
+
+    ``db``: the SQLite file (default: one in ``tmp_path``), or a Postgres URL with
+    ``"--checkpointer", "postgres"`` in ``options``.
+    """
+    db, log = db or tmp_path / "runs.sqlite", tmp_path / "calls.log"
     first = worker("start", db, log, "--block-after", str(FINISHED_BEFORE_KILL), *options)
     ends = lambda: [line for line in lines(log) if line.startswith("end ")]  # noqa: E731
     wait_for(lambda: len(ends()) >= FINISHED_BEFORE_KILL, 120, "the first jobs to finish", first)
