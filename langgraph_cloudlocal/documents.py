@@ -60,6 +60,7 @@ __all__ = [
     "iter_chunks",
     "load_document",
     "load_documents",
+    "resolve_chunking",
 ]
 
 

@@ -39,7 +39,7 @@ from langgraph_cloudlocal.documents import Chunk, Document, iter_chunks, load_do
 from langgraph_cloudlocal.embeddings import MINILM_NAME, resolve_embeddings
 from langgraph_cloudlocal.embeddings import embedding_name as _embedding_name_of
 
-__all__ = ["LEXICAL_TERM_LIMIT", "ChunkStore", "EmbeddingMismatchError", "StoreError"]
+__all__ = ["LEXICAL_TERM_LIMIT", "ChunkStore", "EmbeddingMismatchError", "StoreError", "exact_terms"]
 
 logger = logging.getLogger(__name__)
 
