@@ -29,11 +29,25 @@ SchemaT = TypeVar("SchemaT", bound=BaseModel)
 class ModelCallError(RuntimeError):
     """A model server that cannot be reached or did not answer in time (after the client's retries)."""
 
+    # Worth trying again later (the node retry policy, a job's own retries); see PromptTooLongError.
+    retryable = True
+
     def __init__(self, message: str, *, model: str, base_url: str | None, role: str) -> None:
         super().__init__(message)
         self.model = model
         self.base_url = base_url
         self.role = role
+
+
+class PromptTooLongError(ModelCallError):
+    """A prompt that does not fit the model's context window. Not retried: it would fail again."""
+
+    retryable = False
+
+
+# No chat model takes a prompt longer than this (the largest context windows are 1-2M tokens): a longer
+# one is refused before it is sent, instead of being uploaded and tokenized only to be rejected.
+PROMPT_TOKEN_CEILING = 2_000_000
 
 
 @dataclass
@@ -205,9 +219,32 @@ _CONNECTION_ERRORS = (
 _TIMEOUT_ERRORS = ("APITimeoutError", "ReadTimeout", "TimeoutException", "TimeoutError", "ConnectTimeout")
 
 
-def _explain(exc: Exception, resolved: ResolvedModel) -> ModelCallError | None:
+# How servers say that a prompt is longer than the context: llama.cpp ("exceeds the available context
+# size", exceed_context_size_error), OpenAI (context_length_exceeded), vLLM ("maximum context length").
+_CONTEXT_OVERFLOW = re.compile(
+    r"exceed_context_size|context_length_exceeded|exceeds the available context|maximum context length"
+    r"|context (?:window|length|size) (?:is )?exceeded|prompt is too long|too many tokens",
+    re.IGNORECASE,
+)
+
+
+def prompt_too_long(resolved: ResolvedModel, prompt_tokens: int, detail: str) -> PromptTooLongError:
+    where = resolved.base_url or "its default URL"
+    return PromptTooLongError(
+        f"the prompt (~{prompt_tokens} tokens) does not fit the context window of {resolved.role} model "
+        f"'{resolved.model_name}' at {where} ({detail}). Long documents: use MinionS (it reads them chunk by "
+        "chunk), smaller chunks, or a larger context (llama.cpp: n_ctx; Ollama: num_ctx)",
+        model=resolved.model_name,
+        base_url=resolved.base_url,
+        role=resolved.role,
+    )
+
+
+def _explain(exc: Exception, resolved: ResolvedModel, prompt_tokens: int = 0) -> ModelCallError | None:
     names = {cls.__name__ for cls in type(exc).__mro__}
     where = resolved.base_url or "its default URL"
+    if _CONTEXT_OVERFLOW.search(str(exc)):
+        return prompt_too_long(resolved, prompt_tokens, str(exc).strip().splitlines()[0][:300])
     hint = (
         "start it with `cloudlocal serve` (embedded models), `ollama serve` (Ollama), or check the URL"
         if resolved.role == "local"
@@ -306,11 +343,16 @@ def _invoke(
     config: dict[str, Any] | None,
 ) -> CallResult:
     prompt = _prompt_text(messages)
+    prompt_tokens = approx_tokens(prompt)
+    if prompt_tokens > PROMPT_TOKEN_CEILING:
+        raise prompt_too_long(
+            resolved, prompt_tokens, f"refused before sending: above {PROMPT_TOKEN_CEILING} tokens"
+        )
     started = time.perf_counter()
     try:
         message = runnable.invoke(list(messages), config)
     except Exception as exc:
-        explained = _explain(exc, resolved)
+        explained = _explain(exc, resolved, prompt_tokens)
         if explained is not None:
             raise explained from exc
         message = _message_from_cut_off_reply(exc)

@@ -88,8 +88,27 @@ def settings_class_with_defaults(base: type[SettingsT], defaults: Mapping[str, A
     cls.__doc__ = base.__doc__
     cls.__module__ = base.__module__
     instance = cls()
+    _check_types(instance, base)
     instance.validate()  # a bad build-time default fails at build time
     return cls  # type: ignore[return-value]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_types(settings: RunSettings, reference: type[RunSettings]) -> None:
+    """Numbers where the reference class has numbers, booleans where it has booleans (a setting given
+    as a string, from a JSON form say, is a clear error instead of a TypeError deep in a node)."""
+    defaults = {f.name: f.default for f in dataclasses.fields(reference)}
+    for name, default in defaults.items():
+        value = getattr(settings, name)
+        if value is None or default is None or default is dataclasses.MISSING:
+            continue
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise InputError(f"setting {name} must be true or false, got {value!r}")
+        if _is_number(default) and not _is_number(value):
+            raise InputError(f"setting {name} must be a number, got {value!r}")
 
 
 def current_settings(context: Any, settings_class: type[SettingsT]) -> SettingsT:
@@ -105,6 +124,7 @@ def current_settings(context: Any, settings_class: type[SettingsT]) -> SettingsT
         raise InputError(
             f"context must be a {settings_class.__name__} or a dict, got {type(context).__name__}"
         )
+    _check_types(settings, settings_class)
     settings.validate()
     return settings
 
@@ -240,9 +260,10 @@ def usage_report(
 
 
 # Connection failures and timeouts are retried with backoff; bad output is handled inside the call layer.
+# A prompt longer than the model's context (PromptTooLongError) is not retried: it would fail again.
 MODEL_RETRY = RetryPolicy(
     initial_interval=0.5,
     backoff_factor=2.0,
     max_attempts=3,
-    retry_on=lambda exc: isinstance(exc, ModelCallError),
+    retry_on=lambda exc: isinstance(exc, ModelCallError) and exc.retryable,
 )
