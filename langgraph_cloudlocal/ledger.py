@@ -221,7 +221,8 @@ class Budget:
     def __post_init__(self) -> None:
         for name in ("max_cloud_tokens", "max_cloud_usd", "max_cloud_calls"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, int | float) or value < 0):
+            # NaN compares false with everything: it would silently mean "no cap"
+            if value is not None and (not isinstance(value, int | float) or value < 0 or math.isnan(value)):
                 raise BudgetError(f"{name} must be a non-negative number or None, got {value!r}")
 
     @property
