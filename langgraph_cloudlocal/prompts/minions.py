@@ -4,11 +4,12 @@ prompt puts the chunk before the task so jobs on the same chunk reuse the server
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any, Literal
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 # Fields cut to this many characters when job outputs are shown to the supervisor.
 FINDING_FIELD_CHARS = 300
@@ -32,6 +33,20 @@ class Plan(BaseModel):
     """The supervisor's plan for one round."""
 
     tasks: list[PlannedTask] = Field(description="a few small tasks")
+
+
+@functools.lru_cache(maxsize=32)
+def plan_schema(max_tasks: int) -> type[Plan]:
+    """:class:`Plan` whose JSON schema allows at most ``max_tasks`` tasks, so constrained decoding stops
+    there (small models otherwise list many); validation stays lenient and the harness cuts extras."""
+    return create_model(
+        "Plan",
+        __base__=Plan,
+        tasks=(
+            list[PlannedTask],
+            Field(description="a few small tasks", json_schema_extra={"minItems": 1, "maxItems": max_tasks}),
+        ),
+    )
 
 
 class JobOutput(BaseModel):

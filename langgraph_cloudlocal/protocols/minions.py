@@ -454,7 +454,7 @@ def build_minions(
             result = call_structured(
                 cloud_model,
                 messages,
-                prompts.Plan,
+                prompts.plan_schema(run.max_tasks_per_round),
                 retries=run.structured_retries,
                 max_tokens=run.cloud_max_tokens,
                 private_chars=0,  # the cloud never sees the documents

@@ -589,3 +589,15 @@ def test_documents_by_id_from_the_store(store: Any) -> None:
         assert out["usage"]["document_chars"] == len(LONG_DOC)
     with pytest.raises(InputError, match="not in the store"):
         graph.invoke({"question": QUESTION, "document_ids": ["no-such-doc"]})
+
+
+def test_plan_schema_caps_the_task_list_for_constrained_decoding() -> None:
+    from langgraph_cloudlocal.prompts.minions import JobOutput, plan_schema
+
+    schema = plan_schema(2).model_json_schema()
+    assert schema["properties"]["tasks"]["maxItems"] == 2
+    assert plan_schema(2) is plan_schema(2)
+    assert len(plan_schema(2).model_validate({"tasks": [{"task": "a"}] * 3}).tasks) == 3  # lenient
+    # Every job field is required in the schema (so it is written) but optional when parsing.
+    assert set(JobOutput.model_json_schema()["required"]) == {"explanation", "citation", "answer"}
+    assert JobOutput.model_validate({"answer": "x"}).citation is None
