@@ -7,7 +7,9 @@ Accepted specs:
 * ``"openai:NAME"`` -> ``ChatOpenAI`` against ``OPENAI_BASE_URL`` (default: OpenAI) with ``OPENAI_API_KEY``;
 * ``"openai-compatible:NAME@URL"`` -> ``ChatOpenAI`` against any OpenAI-compatible server
   (llama.cpp, LM Studio, vLLM, Ollama's own ``/v1``), e.g. ``openai-compatible:qwen@http://127.0.0.1:8080/v1``;
-  several URLs separated by ``,`` spread calls across servers (round-robin);
+  several URLs separated by ``,`` spread calls across servers (round-robin). Its API key: ``OPENAI_API_KEY``
+  in the cloud role, ``CLOUDLOCAL_LOCAL_API_KEY`` in the local role (the cloud's key is never sent to a
+  local server);
 * ``"embedded:NAME"`` -> one of the project's embedded models (see :mod:`langgraph_cloudlocal.embedded`),
   which must already be running (``cloudlocal serve``) — its URL is read from the server registry.
 
@@ -34,6 +36,8 @@ ROLE_ENV_VARS: dict[str, str] = {"local": "CLOUDLOCAL_LOCAL_MODEL", "cloud": "CL
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 # Servers that need no key still want a non-empty one from the OpenAI client.
 PLACEHOLDER_API_KEY = "not-needed"
+# The key of an 'openai-compatible:' server in the local role (OPENAI_API_KEY is for the cloud role only).
+LOCAL_API_KEY_ENV = "CLOUDLOCAL_LOCAL_API_KEY"
 
 ACCEPTED_FORMS = (
     "a BaseChatModel instance, 'ollama:NAME' (e.g. 'ollama:llama3.2:3b'), 'openai:NAME' (e.g. 'openai:gpt-4o'), "
@@ -152,7 +156,8 @@ def resolve_model(spec: str | BaseChatModel | None, role: Role, **model_kwargs: 
                 raise ModelSpecError(
                     f"{role} model spec {spec!r}: URL {url!r} must start with http:// or https://"
                 )
-        api_key = os.environ.get("OPENAI_API_KEY")
+        # The cloud's key must not reach a local server (another machine on the LAN, say).
+        api_key = os.environ.get("OPENAI_API_KEY" if role == "cloud" else LOCAL_API_KEY_ENV)
         if len(url_list) == 1:
             model = _openai_chat(name, url_list[0], api_key, **model_kwargs)
         else:
