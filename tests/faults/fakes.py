@@ -66,7 +66,7 @@ class FakeOpenAIServer:
 
     ``delay`` seconds are slept before each answer (a slow server). ``kill()`` closes the listening socket
     and every open connection at once, like a crashed process; ``start()`` brings it back on the same port.
-    ``requests`` holds every request body received, ``headers`` their HTTP headers.
+    ``requests`` holds every request body received, ``headers`` their HTTP headers (names lower-cased).
     """
 
     def __init__(
@@ -134,7 +134,7 @@ class FakeOpenAIServer:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 with fake._lock:
                     fake.requests.append(body)
-                    fake.headers.append(dict(self.headers.items()))
+                    fake.headers.append({k.lower(): v for k, v in self.headers.items()})
                 if fake.delay:
                     time.sleep(fake.delay)
                 try:
