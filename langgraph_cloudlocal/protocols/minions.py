@@ -287,6 +287,12 @@ def _sampling_model(resolved: ResolvedModel, temperature: float) -> ResolvedMode
     return dataclasses.replace(resolved, model=model.model_copy(update={"temperature": temperature}))
 
 
+def _joined(texts: Sequence[str]) -> list[str]:
+    """The documents as one text for ``quoted_chars`` (one substring search per probe instead of one per
+    document: 500 documents made it the slowest step of a round). NUL never occurs in a document."""
+    return ["\x00".join(texts)] if len(texts) > 1 else list(texts)
+
+
 def _prompt_text(messages: Sequence[Any]) -> str:
     return "\n".join(str(m.content) for m in messages)
 
@@ -458,7 +464,7 @@ def build_minions(
                 retries=run.structured_retries,
                 max_tokens=run.cloud_max_tokens,
                 private_chars=0,  # the cloud never sees the documents
-                documents=doc_texts,
+                documents=_joined(doc_texts),
             )
             update["ledger"] = result.usage
             tokens = result.tokens
@@ -690,7 +696,7 @@ def build_minions(
             retries=run.structured_retries,
             max_tokens=run.cloud_max_tokens,
             private_chars=0,  # the cloud reads job outputs only
-            documents=doc_texts,  # citations relayed from the documents are measured
+            documents=_joined(doc_texts),  # citations relayed from the documents are measured
         )
         value = result.value
         if value is None:
