@@ -56,9 +56,10 @@ DIAGRAMS: tuple[Diagram, ...] = (
         "langgraph_cloudlocal.protocols.adaswitch",
         "build_adaswitch",
         "AdaSwitch",
-        "The local model solves the task one step at a time. After each step a self-reflection verifier scores "
-        "how likely the step is wrong; above `threshold` the step is escalated and the cloud model writes it "
-        "instead, then the local model carries on. The threshold is the accuracy-versus-cost knob.",
+        "The local model drafts one reasoning step at a time (`local_step`); `verify` scores how likely the "
+        "step is wrong (self-reflection, token log-probabilities, or your own function); above `threshold` the "
+        "step is escalated and `cloud_step` has the cloud model write it instead, then the local model carries "
+        "on. The threshold is the accuracy-versus-cost knob.",
     ),
     Diagram(
         "local_only",

@@ -37,7 +37,7 @@ SHARED_FIELDS = {
 OWN_FIELDS = {
     "minion": {"max_rounds"},
     "minions": {"max_rounds", "max_tasks_per_round", "retrieval", "top_k", "chunk_size"},
-    "adaswitch": {"threshold"},
+    "adaswitch": {"threshold", "max_steps", "verifier"},
     "local_only": set(),
     "cloud_only": set(),
 }
