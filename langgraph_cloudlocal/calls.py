@@ -291,7 +291,14 @@ def _message_from_cut_off_reply(exc: Exception) -> AIMessage | None:
             "total_tokens": int(usage.prompt_tokens + usage.completion_tokens),
             "input_token_details": {"cache_read": cached},
         }
-    return AIMessage(content=text, usage_metadata=metadata, response_metadata={"finish_reason": "length"})
+    response_metadata: dict[str, Any] = {"finish_reason": "length"}
+    try:  # keep the token log-probabilities (AdaSwitch's logprob verifier reads them)
+        logprobs = completion.choices[0].logprobs
+    except (AttributeError, IndexError):
+        logprobs = None
+    if logprobs is not None:
+        response_metadata["logprobs"] = logprobs.model_dump() if hasattr(logprobs, "model_dump") else logprobs
+    return AIMessage(content=text, usage_metadata=metadata, response_metadata=response_metadata)
 
 
 def quoted_chars(prompt: str, documents: Sequence[str], window: int = 40) -> int:

@@ -357,13 +357,11 @@ def build_adaswitch(
         )
         decisions: list[SwitchDecision] = []
         draft: dict[str, Any]
-        if result.value is not None and result.value.step.strip():
+        if result.value is not None and _step_text(result.value):
             value = result.value
-            text = value.step.strip()
-            final_answer = value.final_answer.strip() if value.is_final else ""
-            draft = {"text": text, "is_final": bool(value.is_final), "final_answer": final_answer or ""}
-            if value.is_final and not final_answer:
-                draft["final_answer"] = text
+            text = _step_text(value)
+            final_answer = (value.final_answer.strip() or text) if value.is_final else ""
+            draft = {"text": text, "is_final": bool(value.is_final), "final_answer": final_answer}
         else:
             raw = (result.raw or "").strip()[:MAX_RAW_STEP_CHARS]
             problem = result.error or "the step was empty"
@@ -514,8 +512,8 @@ def build_adaswitch(
         decisions: list[SwitchDecision] = []
         value = result.value
         raw = (result.raw or "").strip()[:MAX_RAW_STEP_CHARS]
-        if value is not None and value.step.strip():
-            text = value.step.strip()
+        if value is not None and _step_text(value):
+            text = _step_text(value)
             final_answer = (value.final_answer.strip() or text) if value.is_final else ""
             is_final, note = bool(value.is_final), ""
         elif raw:
@@ -589,6 +587,14 @@ def build_adaswitch(
     builder.add_conditional_edges("verify", after_verify, ["local_step", "cloud_step", END])
     builder.add_conditional_edges("cloud_step", after_cloud, ["local_step", END])
     return builder
+
+
+def _step_text(value: prompts.StepReply) -> str:
+    """The step's text; a final step that only filled in ``final_answer`` has the answer as its text."""
+    text = value.step.strip()
+    if not text and value.is_final:
+        text = value.final_answer.strip()
+    return text
 
 
 def _local_step(number: int, draft: Mapping[str, Any], verifier: str) -> dict[str, Any]:

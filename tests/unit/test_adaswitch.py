@@ -486,3 +486,55 @@ def test_a_thread_invoked_again_starts_a_new_solution() -> None:
     assert first["answer"] == "1" and second["answer"] == "2"
     assert len(second["steps"]) == 1 and kinds(second) == ["accept", "answer"]
     assert second["usage"]["local"]["calls"] == 2
+
+
+def test_logprob_verifier_reads_a_reply_cut_off_at_the_token_limit() -> None:
+    # The openai client raises LengthFinishReasonError for a structured reply that hit max_tokens; the
+    # call layer recovers the text, the usage and (for this verifier) the log-probabilities.
+    import openai
+    from openai.types.chat import ChatCompletion
+
+    text = '{"step": "48 / 2 = 24", "is_final": false, "final_answer": "24 24 24'
+    tokens = [
+        '{"step": "',
+        "48",
+        " /",
+        " 2",
+        " =",
+        " 24",
+        '", "is_final": false, "final_answer": "',
+        "24 24 24",
+    ]
+    completion = ChatCompletion.model_validate(
+        {
+            "id": "x",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "smol",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "length",
+                    "message": {"role": "assistant", "content": text},
+                    "logprobs": {
+                        "content": [{"token": t, "logprob": -0.2, "top_logprobs": []} for t in tokens]
+                    },
+                }
+            ],
+            "usage": {"prompt_tokens": 50, "completion_tokens": 8, "total_tokens": 58},
+        }
+    )
+    local = ScriptedChatModel(error=openai.LengthFinishReasonError(completion=completion), model_name="smol")
+    out = create_adaswitch(local, cloud_model(), verifier="logprobs", max_steps=1).invoke(
+        {"question": QUESTION}
+    )
+    assert out["steps"][0]["text"] == "48 / 2 = 24"
+    assert kinds(out) == ["accept", "step_cap"]
+    assert out["decisions"][0]["score"] == pytest.approx(1 - math.exp(-0.2))
+
+
+def test_empty_step_with_a_final_answer_uses_the_answer_as_the_step() -> None:
+    local = FakeLocal([json.dumps({"step": "", "is_final": True, "final_answer": "72 clips"})], [CORRECT])
+    out = create_adaswitch(local.model, cloud_model()).invoke({"question": QUESTION})
+    assert out["steps"][0]["text"] == "72 clips" and out["answer"] == "72 clips"
+    assert "step_malformed" not in kinds(out)
