@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 import os
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -176,30 +177,57 @@ def resolve_model(spec: str | BaseChatModel | None, role: Role, **model_kwargs: 
     )
 
 
+# Errors that mean "this server is not there" (nothing was generated): the next replica is tried.
+_UNREACHABLE = frozenset({"APIConnectionError", "ConnectError", "ConnectionError", "ConnectionRefusedError"})
+
+
+def _unreachable(exc: BaseException) -> bool:
+    return any(cls.__name__ in _UNREACHABLE for cls in type(exc).__mro__) and not any(
+        cls.__name__ == "APITimeoutError" for cls in type(exc).__mro__
+    )
+
+
 class RoundRobinChatModel(BaseChatModel):
     """Spreads calls over several replicas of the same model (one per server URL), in turn.
 
     The scale-out path for local models: run several model servers and list their URLs in one
-    ``openai-compatible:NAME@URL1,URL2`` spec. Each call goes to the next replica.
+    ``openai-compatible:NAME@URL1,URL2`` spec. Each call goes to the next replica. A replica that cannot
+    be reached is skipped: the call goes on to the next one, and the dead replica is tried last for
+    ``cooldown_s`` seconds; only when every replica is unreachable does the call fail.
     """
 
     replicas: Sequence[BaseChatModel]
     model_name: str = "round-robin"
+    cooldown_s: float = 30.0
 
     def model_post_init(self, __context: Any) -> None:
         if not self.replicas:
             raise ModelSpecError("RoundRobinChatModel needs at least one replica")
         self._counter = itertools.count()
         self._lock = threading.Lock()
+        self._down_until: dict[int, float] = {}
 
     @property
     def _llm_type(self) -> str:
         return "cloudlocal-round-robin"
 
-    def _next(self) -> BaseChatModel:
+    def _order(self) -> list[int]:
+        """Replica indexes for one call: the next in turn first, replicas that just failed last."""
+        count = len(self.replicas)
         with self._lock:
-            index = next(self._counter) % len(self.replicas)
-        return self.replicas[index]
+            start = next(self._counter) % count
+            now = time.monotonic()
+            order = [(start + i) % count for i in range(count)]
+            return sorted(order, key=lambda i: self._down_until.get(i, 0.0) > now)
+
+    def _mark_down(self, index: int) -> None:
+        with self._lock:
+            self._down_until[index] = time.monotonic() + self.cooldown_s
+
+    def _mark_up(self, index: int) -> None:
+        if index in self._down_until:
+            with self._lock:
+                self._down_until.pop(index, None)
 
     def bind_tools(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - not used by the protocols
         raise NotImplementedError("tool calling is not used by the cloudlocal protocols")
@@ -211,7 +239,18 @@ class RoundRobinChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return self._next()._generate(messages, stop=stop, **kwargs)
+        order = self._order()
+        for attempt, index in enumerate(order):
+            try:
+                result = self.replicas[index]._generate(messages, stop=stop, **kwargs)
+            except Exception as exc:
+                if not _unreachable(exc) or attempt == len(order) - 1:
+                    raise
+                self._mark_down(index)
+                continue
+            self._mark_up(index)
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _agenerate(
         self,
@@ -220,7 +259,18 @@ class RoundRobinChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return await self._next()._agenerate(messages, stop=stop, **kwargs)
+        order = self._order()
+        for attempt, index in enumerate(order):
+            try:
+                result = await self.replicas[index]._agenerate(messages, stop=stop, **kwargs)
+            except Exception as exc:
+                if not _unreachable(exc) or attempt == len(order) - 1:
+                    raise
+                self._mark_down(index)
+                continue
+            self._mark_up(index)
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _stream(
         self,
@@ -229,7 +279,21 @@ class RoundRobinChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        yield from self._next()._stream(messages, stop=stop, **kwargs)
+        order = self._order()
+        for attempt, index in enumerate(order):
+            started = False
+            try:
+                for chunk in self.replicas[index]._stream(messages, stop=stop, **kwargs):
+                    started = True
+                    yield chunk
+            except Exception as exc:
+                # Once text has come back, switching servers would repeat it: only fail over before.
+                if started or not _unreachable(exc) or attempt == len(order) - 1:
+                    raise
+                self._mark_down(index)
+                continue
+            self._mark_up(index)
+            return
 
     async def _astream(
         self,
@@ -238,5 +302,17 @@ class RoundRobinChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        async for chunk in self._next()._astream(messages, stop=stop, **kwargs):
-            yield chunk
+        order = self._order()
+        for attempt, index in enumerate(order):
+            started = False
+            try:
+                async for chunk in self.replicas[index]._astream(messages, stop=stop, **kwargs):
+                    started = True
+                    yield chunk
+            except Exception as exc:
+                if started or not _unreachable(exc) or attempt == len(order) - 1:
+                    raise
+                self._mark_down(index)
+                continue
+            self._mark_up(index)
+            return
