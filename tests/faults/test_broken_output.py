@@ -1,4 +1,4 @@
-"""Broken model output at every structured call of every protocol.
+"""Broken model output at every structured call of every protocol (Minion, MinionS, AdaSwitch).
 
 Small models emit prose instead of JSON, wrong types, nothing at all, or JSON cut off at the token limit.
 For each structured call site (Minion: first message, decide, final answer; MinionS: plan, job,
@@ -253,5 +253,64 @@ def test_minions_survives_broken_output(site: str, breakage: str, mode: str) -> 
         assert kinds[-1] == "local_answer"  # answered locally from the job outputs
         assert out["answer"] == "7,300 euros"
         assert usage["cloud"]["failed_calls"] == 1
+    assert_failure_recorded(out, breakage)
+    assert usage["private_chars_to_cloud"] == 0
+
+
+# --------------------------------------------------------------------------------------------------
+# AdaSwitch: the local step, the self-reflection verifier, the cloud's replacement step
+
+
+def adaswitch_kind(messages: list[BaseMessage]) -> str:
+    system = str(messages[0].content)
+    if system.startswith("You check one step"):
+        return "verify"
+    if system.startswith("You help a small model"):
+        return "cloud_step"
+    return "step"
+
+
+ADASWITCH_GOOD: dict[str, Callable[[list[BaseMessage]], str]] = {
+    # not final, judged wrong, so the cloud writes the (final) replacement: every site is visited
+    "step": lambda m: json.dumps({"is_final": False, "final_answer": "", "step": "The memo states a budget"}),
+    "verify": lambda m: json.dumps({"verdict": "wrong", "confidence": 0.9, "reason": "the sum is not given"}),
+    "cloud_step": lambda m: json.dumps(
+        {"is_final": True, "step": "The budget is 7,300 euros.", "final_answer": "7,300 euros"}
+    ),
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("breakage", BREAKAGES)
+@pytest.mark.parametrize("site", ["step", "verify", "cloud_step"])
+def test_adaswitch_survives_broken_output(site: str, breakage: str, mode: str) -> None:
+    from langgraph_cloudlocal.protocols.adaswitch import create_adaswitch
+
+    injector = Injector(adaswitch_kind, ADASWITCH_GOOD, site, breakage, mode)
+    cloud = ScriptedChatModel(responder=injector, model_name="gpt-4o")
+    local = ScriptedChatModel(responder=injector, model_name="smol")
+    graph = create_adaswitch(local, cloud, threshold=0.5, max_steps=3, structured_retries=RETRIES)
+    out = graph.invoke({"question": QUESTION, "documents": [DOC]})
+    completed(out)
+    assert injector.injected >= 1
+    usage = out["usage"]
+    role = "cloud" if site == "cloud_step" else "local"
+    if breakage == "truncated" or mode == "first":
+        assert usage["local"]["failed_calls"] == usage["cloud"]["failed_calls"] == 0
+        if breakage != "truncated":
+            assert injector.calls[site] == 2 * injector.injected
+        assert "7,300" in out["answer"]
+        return
+    failures = usage[role]["failed_calls"]
+    assert failures >= 1
+    assert injector.calls[site] == (RETRIES + 1) * failures  # bounded attempts per call
+    reasons = " ".join(d["reason"] for d in out["decisions"])
+    kinds = [d["decision"] for d in out["decisions"]]
+    if site == "verify":
+        assert "verifier_malformed" in kinds
+    elif site == "step":
+        assert "step_malformed" in kinds or "could not be read" in reasons
+    else:
+        assert "could not be read" in reasons or "was empty" in reasons
     assert_failure_recorded(out, breakage)
     assert usage["private_chars_to_cloud"] == 0
