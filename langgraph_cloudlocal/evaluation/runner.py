@@ -326,6 +326,14 @@ def _load_datasets(dataset: Any, limit: int | None) -> dict[str, tuple[Path, lis
     return loaded
 
 
+def _display_path(path: Path) -> str:
+    """``path`` relative to the working directory when it is inside it (reports travel better)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _check_same_models(out: Path, names: dict[str, str]) -> None:
     previous = read_run_info(out).get("models")
     if not previous or not (out / RESULTS_FILE).exists():
@@ -412,7 +420,7 @@ def run_evaluation(
         "datasets": list(dict.fromkeys([*previous.get("datasets", []), *datasets])),
         "dataset_files": {
             **previous.get("dataset_files", {}),
-            **{n: str(p) for n, (p, _) in datasets.items()},
+            **{n: _display_path(p) for n, (p, _) in datasets.items()},
         },
         "limit": limit,
         "concurrency": concurrency,
