@@ -255,7 +255,11 @@ def collaborative_examination(
     def run_one(item: EvalItem) -> None:
         begun = time.perf_counter()
         try:
-            output = graph.invoke(item.inputs(), context=dict(context or {}))
+            output = graph.invoke(
+                item.inputs(),
+                {"configurable": {"thread_id": f"examination-{item.id}"}},  # for graphs with a checkpointer
+                context=dict(context or {}),
+            )
             record = trajectory_record(item, output, seconds=time.perf_counter() - begun)
         except Exception as exc:  # one bad item must not stop the examination
             with lock:
@@ -672,13 +676,17 @@ def _ratio(value: float, reference: float) -> float | None:
 
 
 def _run_items(
-    graph: Any, items: Sequence[EvalItem], context: Mapping[str, Any], max_concurrency: int
+    graph: Any, items: Sequence[EvalItem], context: Mapping[str, Any], max_concurrency: int, label: str
 ) -> list[tuple[bool, int, float, int, bool]]:
     """(correct, cloud tokens, cloud usd, escalations, failed) per item."""
 
     def one(item: EvalItem) -> tuple[bool, int, float, int, bool]:
         try:
-            out = graph.invoke(item.inputs(), context=dict(context))
+            out = graph.invoke(
+                item.inputs(),
+                {"configurable": {"thread_id": f"calibrate-{label}-{item.id}"}},
+                context=dict(context),
+            )
         except Exception:  # counted as a wrong answer, reported as failed
             return False, 0, 0.0, 0, True
         usage = out.get("usage") or {}
@@ -753,7 +761,7 @@ def calibrate(
             baseline = create_cloud_only(local, cloud)
         if progress:
             progress(f"cloud-only yardstick on {len(dev)} items")
-        base_runs = _run_items(baseline, dev, {}, max_concurrency)
+        base_runs = _run_items(baseline, dev, {}, max_concurrency, "cloud-only")
         reference = {
             "accuracy": sum(r[0] for r in base_runs) / len(dev),
             "cloud_tokens": sum(r[1] for r in base_runs) / len(dev),
@@ -765,7 +773,7 @@ def calibrate(
     for threshold in values:
         if progress:
             progress(f"threshold {threshold:.2f} on {len(dev)} items")
-        runs = _run_items(graph, dev, context | {"threshold": threshold}, max_concurrency)
+        runs = _run_items(graph, dev, context | {"threshold": threshold}, max_concurrency, f"{threshold:g}")
         correct = sum(r[0] for r in runs)
         row = CalibrationRow(
             threshold=threshold,

@@ -538,3 +538,21 @@ def test_empty_step_with_a_final_answer_uses_the_answer_as_the_step() -> None:
     out = create_adaswitch(local.model, cloud_model()).invoke({"question": QUESTION})
     assert out["steps"][0]["text"] == "72 clips" and out["answer"] == "72 clips"
     assert "step_malformed" not in kinds(out)
+
+
+def test_budget_interrupt_asks_a_human_and_resumes_with_the_escalation() -> None:
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.types import Command
+
+    local = FakeLocal([step("48 + 2 = 50", "50")], [WRONG])
+    cloud = cloud_model(step("48 + 24 = 72", "72"))
+    graph = build_adaswitch(local.model, cloud, max_cloud_calls=0, on_budget_exceeded="interrupt").compile(
+        checkpointer=InMemorySaver()
+    )
+    config = {"configurable": {"thread_id": "budget"}}
+    first = graph.invoke({"question": QUESTION}, config)
+    assert first["__interrupt__"][0].value["type"] == "cloudlocal.budget"
+    assert cloud.calls == []
+    out = graph.invoke(Command(resume=True), config)
+    assert out["answer"] == "72" and len(cloud.calls) == 1
+    assert len(local.verifier_prompts) == 1  # resuming did not verify the step again
