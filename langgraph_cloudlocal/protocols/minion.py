@@ -20,6 +20,7 @@ from typing import Annotated, Any, TypedDict
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
+from langgraph.types import Overwrite
 
 from langgraph_cloudlocal.calls import call_structured, call_text
 from langgraph_cloudlocal.decisions import SwitchDecision, emit_decision, emit_progress, make_decision
@@ -116,6 +117,18 @@ def build_minion(
         return {"answer": answer, "usage": usage, "ledger": ledger, "decisions": decisions, "done": True}
 
     def supervisor(state: MinionState, runtime: Runtime[Any]) -> dict[str, Any]:
+        if not state.get("done"):
+            return supervise(state, runtime)
+        # A new question on a thread whose last run finished (a checkpointer keeps the old state): start
+        # afresh, so the transcript, round count, ledger and decisions are this run's own.
+        fresh: MinionState = {**state, "transcript": [], "round": 0, "local_final": False, "done": False}  # type: ignore[typeddict-item]
+        fresh |= {"ledger": {}, "decisions": []}
+        update = supervise(fresh, runtime)
+        for key, empty in (("transcript", []), ("ledger", {}), ("decisions", [])):
+            update[key] = Overwrite(update.get(key, empty))
+        return {"round": 0, "local_final": False, "done": False} | update
+
+    def supervise(state: MinionState, runtime: Runtime[Any]) -> dict[str, Any]:
         run = current_settings(runtime.context, settings_class)
         question, documents = check_input(
             state.get("question"), state.get("documents"), documents_required=True
