@@ -9,6 +9,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
+from langgraph.types import Overwrite
 
 from langgraph_cloudlocal.calls import call_text
 from langgraph_cloudlocal.decisions import SwitchDecision, emit_decision, make_decision
@@ -91,7 +92,13 @@ def _build_single_model(
             documents=documents,
             answer=answer_text,
         )
-        return {"answer": answer_text, "ledger": result.usage, "usage": usage, "decisions": decisions}
+        # Overwrite: a run is this one node, so a second question on the same thread starts afresh.
+        return {
+            "answer": answer_text,
+            "ledger": Overwrite(result.usage),
+            "usage": usage,
+            "decisions": Overwrite(decisions),
+        }
 
     builder = StateGraph(
         BaselineState, context_schema=settings_class, input_schema=ProtocolInput, output_schema=ProtocolOutput
