@@ -236,7 +236,7 @@ def build_adaswitch(
     verifier_fn: VerifierFn | None = None,
     prices: PriceTable | None = None,
     **settings: Any,
-) -> StateGraph:
+) -> StateGraph[Any, Any, Any, Any]:
     """The uncompiled AdaSwitch graph; ``settings`` are :class:`AdaSwitchSettings` defaults.
 
     ``verifier_fn(question, steps_so_far, step) -> float`` enables the ``"callable"`` verifier (and makes
