@@ -7,7 +7,8 @@ The local model is a scripted fake that appends one line per call to ``--log`` (
 "end CHUNK" after), so the test can count how often each job's model call ran across both processes.
 With ``--block-after K`` every local call after the K-th blocks forever: the process is then stuck in the
 middle of the fan-out with exactly K jobs finished, and the test SIGKILLs it. The cloud is scripted too
-("cloud plan" / "cloud synthesize" lines). ``--checkpointer postgres --db URL`` uses PostgresSaver.
+("cloud plan" / "cloud synthesize" lines). ``--checkpointer postgres --db URL`` uses PostgresSaver;
+``--ainvoke`` runs the graph with ``ainvoke`` on the async saver, as LangGraph Server does.
 
 The final output (answer, usage, jobs, decisions) is printed as one JSON line on stdout.
 """
@@ -15,12 +16,13 @@ The final output (answer, usage, jobs, decisions) is printed as one JSON line on
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from langchain_core.messages import BaseMessage
@@ -93,6 +95,21 @@ def make_models(log: CallLog, block_after: int | None, job_seconds: float) -> tu
     )
 
 
+@asynccontextmanager
+async def async_checkpointer(kind: str, where: str) -> Any:
+    if kind == "sqlite":
+        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+        async with AsyncSqliteSaver.from_conn_string(where) as saver:
+            yield saver
+    else:
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+        async with AsyncPostgresSaver.from_conn_string(where) as saver:
+            await saver.setup()
+            yield saver
+
+
 @contextmanager
 def checkpointer(kind: str, where: str) -> Any:
     if kind == "sqlite":
@@ -119,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-concurrency", type=int, default=0)
     parser.add_argument("--job-seconds", type=float, default=0.05)
     parser.add_argument("--durability", choices=["sync", "async", "exit"], default=None)
+    parser.add_argument(
+        "--ainvoke", action="store_true", help="async checkpointer and ainvoke (as LangGraph Server)"
+    )
     args = parser.parse_args(argv)
 
     log = CallLog(args.log)
@@ -127,10 +147,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_concurrency:
         config["max_concurrency"] = args.max_concurrency
     kwargs = {"durability": args.durability} if args.durability else {}
-    with checkpointer(args.checkpointer, args.db) as saver:
-        graph = build_minions(local, cloud, **SETTINGS).compile(checkpointer=saver)
-        inputs = {"question": QUESTION, "documents": [DOC]} if args.mode == "start" else None
-        out = graph.invoke(inputs, config=config, **kwargs)
+    inputs = {"question": QUESTION, "documents": [DOC]} if args.mode == "start" else None
+    if args.ainvoke:
+
+        async def run() -> dict[str, Any]:
+            async with async_checkpointer(args.checkpointer, args.db) as saver:
+                graph = build_minions(local, cloud, **SETTINGS).compile(checkpointer=saver)
+                return await graph.ainvoke(inputs, config=config, **kwargs)
+
+        out = asyncio.run(run())
+    else:
+        with checkpointer(args.checkpointer, args.db) as saver:
+            graph = build_minions(local, cloud, **SETTINGS).compile(checkpointer=saver)
+            out = graph.invoke(inputs, config=config, **kwargs)
     log.write("process done")
     print(json.dumps({k: out.get(k) for k in ("answer", "usage", "jobs", "decisions")}, default=str))
     return 0

@@ -91,10 +91,15 @@ def test_minion_thread_is_persisted_and_read_back_by_another_connection(postgres
 # Durable resume on Postgres
 
 
-def test_sigkill_mid_fan_out_then_resume_on_postgres(postgres: PostgresCluster, tmp_path: Path) -> None:
-    result = kill_mid_fan_out_then_resume(
-        tmp_path, "--checkpointer", "postgres", "--max-concurrency", "8", db=postgres.url
-    )
+@pytest.mark.parametrize(
+    "how",
+    [("--max-concurrency", "8"), ("--ainvoke",)],
+    ids=["PostgresSaver-invoke", "AsyncPostgresSaver-ainvoke"],
+)
+def test_sigkill_mid_fan_out_then_resume_on_postgres(
+    postgres: PostgresCluster, tmp_path: Path, how: tuple[str, ...]
+) -> None:
+    result = kill_mid_fan_out_then_resume(tmp_path, "--checkpointer", "postgres", *how, db=postgres.url)
     check_resumed_run(result)
 
 

@@ -40,7 +40,8 @@ FINISHED_BEFORE_KILL = 2
 
 
 def worker(mode: str, db: Path | str, log: Path, *extra: str) -> subprocess.Popen[str]:
-    cmd = [sys.executable, "-m", "tests.faults.resume_worker", mode, "--db", str(db), "--thread", "t-1"]
+    thread = f"thread-{log.parent.name}"  # one thread per test: a Postgres database is shared by several
+    cmd = [sys.executable, "-m", "tests.faults.resume_worker", mode, "--db", str(db), "--thread", thread]
     return subprocess.Popen(
         [*cmd, "--log", str(log), *extra],
         cwd=ROOT,
@@ -131,6 +132,13 @@ def test_sigkill_mid_fan_out_then_resume(tmp_path: Path, durability: str) -> Non
     # max_concurrency >= the number of jobs: every job starts at once, and each finished job's writes
     # are saved as soon as it returns.
     result = kill_mid_fan_out_then_resume(tmp_path, "--max-concurrency", "8", "--durability", durability)
+    check_resumed_run(result)
+
+
+def test_sigkill_mid_fan_out_then_resume_async(tmp_path: Path) -> None:
+    # ainvoke on AsyncSqliteSaver without max_concurrency (as LangGraph Server runs graphs): the saver's
+    # writes are coroutines, not queued behind the jobs' threads, so finished jobs are kept.
+    result = kill_mid_fan_out_then_resume(tmp_path, "--ainvoke")
     check_resumed_run(result)
 
 
