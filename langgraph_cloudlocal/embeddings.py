@@ -253,6 +253,104 @@ def pull_embedding_model(
     return verify_embedding_model(folder)
 
 
+_ONNX_SUBSET: Any = None
+
+
+def _onnx_model_class() -> Any:
+    """Just enough of onnx.proto to edit a graph's node list with the protobuf runtime (an
+    onnxruntime dependency) instead of the ``onnx`` package. Every field not declared here (weights,
+    attributes, shapes) is kept as an unknown field and written back unchanged."""
+    global _ONNX_SUBSET
+    if _ONNX_SUBSET is not None:
+        return _ONNX_SUBSET
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    field = descriptor_pb2.FieldDescriptorProto
+    proto = descriptor_pb2.FileDescriptorProto(
+        name="cloudlocal_onnx_subset.proto", package="cloudlocal_onnx_subset", syntax="proto2"
+    )
+    node = proto.message_type.add(name="NodeProto")
+    node.field.add(name="input", number=1, type=field.TYPE_STRING, label=field.LABEL_REPEATED)
+    node.field.add(name="output", number=2, type=field.TYPE_STRING, label=field.LABEL_REPEATED)
+    node.field.add(name="op_type", number=4, type=field.TYPE_STRING, label=field.LABEL_OPTIONAL)
+    value_info = proto.message_type.add(name="ValueInfoProto")
+    value_info.field.add(name="name", number=1, type=field.TYPE_STRING, label=field.LABEL_OPTIONAL)
+    graph = proto.message_type.add(name="GraphProto")
+    graph.field.add(
+        name="node",
+        number=1,
+        type=field.TYPE_MESSAGE,
+        label=field.LABEL_REPEATED,
+        type_name=".cloudlocal_onnx_subset.NodeProto",
+    )
+    graph.field.add(
+        name="output",
+        number=12,
+        type=field.TYPE_MESSAGE,
+        label=field.LABEL_REPEATED,
+        type_name=".cloudlocal_onnx_subset.ValueInfoProto",
+    )
+    model = proto.message_type.add(name="ModelProto")
+    model.field.add(
+        name="graph",
+        number=7,
+        type=field.TYPE_MESSAGE,
+        label=field.LABEL_OPTIONAL,
+        type_name=".cloudlocal_onnx_subset.GraphProto",
+    )
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(proto)
+    _ONNX_SUBSET = message_factory.GetMessageClass(
+        pool.FindMessageTypeByName("cloudlocal_onnx_subset.ModelProto")
+    )
+    return _ONNX_SUBSET
+
+
+def drop_softmax_nan_guards(model_bytes: bytes) -> tuple[bytes, int]:
+    """Remove ``Where(IsNaN(s), 0, s)`` after each attention ``Softmax``; return the model and how
+    many were removed.
+
+    The exporter adds the guard for attention rows whose keys are all masked. Our inputs always
+    hold unmasked [CLS] and [SEP] tokens, so no row is ever fully masked and the guard is an identity;
+    it costs about a tenth of the run time on CPU. Done in memory on the verified file.
+    """
+    model = _onnx_model_class().FromString(model_bytes)
+    nodes = list(model.graph.node)
+    producer = {out: n for n in nodes for out in n.output}
+    consumers: dict[str, int] = {}
+    for n in nodes:
+        for name in n.input:
+            consumers[name] = consumers.get(name, 0) + 1
+    graph_outputs = {v.name for v in model.graph.output}
+    renamed: dict[str, str] = {}
+    dropped: set[int] = set()
+    for n in nodes:
+        if n.op_type != "Where" or len(n.input) != 3:
+            continue
+        check, guarded = producer.get(n.input[0]), producer.get(n.input[2])
+        if (
+            check is not None
+            and check.op_type == "IsNaN"
+            and list(check.input) == [n.input[2]]
+            and guarded is not None
+            and guarded.op_type == "Softmax"
+            and consumers.get(n.input[0]) == 1
+            and n.output[0] not in graph_outputs
+        ):
+            renamed[n.output[0]] = n.input[2]
+            dropped.update((id(n), id(check)))
+    if not renamed:
+        return model_bytes, 0
+    kept = [n for n in nodes if id(n) not in dropped]
+    for n in kept:
+        for i, name in enumerate(n.input):
+            if name in renamed:
+                n.input[i] = renamed[name]
+    del model.graph.node[:]
+    model.graph.node.extend(kept)
+    return model.SerializeToString(), len(renamed)
+
+
 class MiniLMEmbeddings(Embeddings):
     """all-MiniLM-L6-v2 on onnxruntime: 384-dimensional, L2-normalised sentence embeddings.
 
@@ -274,6 +372,7 @@ class MiniLMEmbeddings(Embeddings):
         window: int = 256,
         batch_tokens: int = 1024,
         max_batch: int = 64,
+        optimize: bool = True,
     ) -> None:
         if not 8 <= window <= 512:
             raise ValueError(f"window must be between 8 and 512 tokens (the model's limit), not {window}")
@@ -297,9 +396,10 @@ class MiniLMEmbeddings(Embeddings):
         options.intra_op_num_threads = threads or 0  # 0: onnxruntime picks the physical core count
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self._session = ort.InferenceSession(
-            str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"]
-        )
+        model_bytes = (folder / "model.onnx").read_bytes()
+        if optimize:
+            model_bytes, _ = drop_softmax_nan_guards(model_bytes)
+        self._session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
         self._input_names = {i.name for i in self._session.get_inputs()}
         expected = {"input_ids", "attention_mask"}
         if not expected <= self._input_names:

@@ -1,0 +1,345 @@
+"""Ingestion throughput of ChunkStore: chunk, embed (offline MiniLM ONNX) and store in a persistent
+Chroma, for about 1,000,000 characters of generated prose; then the peak memory of streaming a 50 MB
+text file. A benchmark to run by hand, not a test:
+
+    .venv/bin/python benchmarks/bench_ingest.py                 # 1M characters + 50 MB streaming
+    .venv/bin/python benchmarks/bench_ingest.py --big-mb 0      # only the 1M-character run
+
+The embedding model must be pulled first (``cloudlocal pull embeddings``). Figures depend on the
+machine and on what else runs on it: the load average is printed with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from langchain_core.embeddings import Embeddings  # noqa: E402
+
+from langgraph_cloudlocal.documents import CHUNKING_DEFAULTS, Document, iter_chunks, load_document  # noqa: E402
+
+# ------------------------------------------------------------------ seeded, realistic-looking prose
+
+_NAMES = (
+    "Amara Baptiste Chen Dragomir Esposito Fairweather Gallagher Haddad Ivanova Jablonski Kowalczyk".split()
+)
+_PLACES = "Lisbon Tromsø Valparaíso Nairobi Osaka Winnipeg Tbilisi Cork Hobart Marseille Ulaanbaatar".split()
+_ORGS = [
+    "the port authority",
+    "the regional council",
+    "the water board",
+    "the cooperative bank",
+    "the rail operator",
+]
+_SUBJECTS = [
+    "The committee",
+    "The survey team",
+    "Local residents",
+    "The finance office",
+    "An independent auditor",
+    "The engineering group",
+    "Several shop owners",
+    "The harbour master",
+]
+_VERBS = [
+    "reviewed",
+    "questioned",
+    "approved",
+    "postponed",
+    "summarised",
+    "criticised",
+    "extended",
+    "published",
+]
+_OBJECTS = [
+    "the maintenance schedule for the northern bridge",
+    "a proposal to widen the coastal road",
+    "the annual report on drinking water quality",
+    "the budget for the new public library",
+    "plans for a second ferry terminal",
+    "the timetable of the night buses",
+    "a study of flooding risks along the river",
+    "the contract for street lighting",
+]
+_CLAUSES = [
+    "after a long discussion that ran past midnight",
+    "although several members asked for more time",
+    "because the previous figures had been incomplete",
+    "while the public gallery was unusually full",
+    "so that work could begin before the winter",
+    "despite objections from two neighbouring towns",
+]
+
+
+def _sentence(rng: random.Random) -> str:
+    kind = rng.random()
+    if kind < 0.55:
+        return f"{rng.choice(_SUBJECTS)} {rng.choice(_VERBS)} {rng.choice(_OBJECTS)} {rng.choice(_CLAUSES)}."
+    if kind < 0.75:
+        return (
+            f"In {rng.randint(1990, 2024)}, {rng.choice(_NAMES)} of {rng.choice(_ORGS)} in {rng.choice(_PLACES)} "
+            f"reported costs of {rng.randint(1, 999):,}.{rng.randint(0, 9)} million, "
+            f"{rng.choice(['up', 'down'])} {rng.randint(1, 40)} percent on the year before."
+        )
+    if kind < 0.9:
+        return (
+            f"According to {rng.choice(_NAMES)}, {rng.choice(_OBJECTS)} would need "
+            f"{rng.randint(2, 36)} months and a team of {rng.randint(3, 250)} people."
+        )
+    return f"Reference {rng.choice('ABCDEFGHJK')}{rng.randint(100, 9999)}-{rng.randint(10, 99)} records the decision."
+
+
+def generate_text(chars: int, seed: int = 0) -> str:
+    """Paragraphs of 3-8 sentences, joined by blank lines, cut to ``chars`` characters."""
+    rng = random.Random(seed)
+    paragraphs: list[str] = []
+    total = 0
+    while total < chars:
+        paragraph = " ".join(_sentence(rng) for _ in range(rng.randint(3, 8)))
+        paragraphs.append(paragraph)
+        total += len(paragraph) + 2
+    return "\n\n".join(paragraphs)[:chars]
+
+
+# ------------------------------------------------------------------ helpers
+
+
+class TimedEmbeddings(Embeddings):
+    """Wraps an embedding to measure the time spent embedding."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.embedding_name = getattr(inner, "embedding_name", "timed")
+        self.seconds = 0.0
+        self.texts = 0
+
+    def embed_array(self, texts: list[str]) -> Any:
+        started = time.perf_counter()
+        try:
+            return self.inner.embed_array(texts)
+        finally:
+            self.seconds += time.perf_counter() - started
+            self.texts += len(texts)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embed_array(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.inner.embed_query(text)
+
+
+class HashedEmbeddings(Embeddings):
+    """A cheap 64-dimensional stand-in, to measure memory of the pipeline without the model's time."""
+
+    embedding_name = "bench:hashed-64"
+
+    def embed_array(self, texts: list[str]) -> Any:
+        import numpy as np
+
+        out = np.zeros((len(texts), 64), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in text.split():
+                out[row, hashlib.blake2b(word.encode(), digest_size=1).digest()[0] % 64] += 1.0
+        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+        return out
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embed_array(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_array([text])[0].tolist()
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process, in MB."""
+    # VmHWM starts afresh at exec; getrusage's ru_maxrss would carry the parent's peak into children.
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def load_average() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+# ------------------------------------------------------------------ runs
+
+
+def bench_ingest(chars: int, seed: int, threads: int | None) -> float:
+    """Returns seconds per 1M characters."""
+    from langgraph_cloudlocal.embeddings import MiniLMEmbeddings
+    from langgraph_cloudlocal.store import ChunkStore
+
+    text = generate_text(chars, seed)
+    size, overlap = CHUNKING_DEFAULTS["chars"]
+    embedding = TimedEmbeddings(MiniLMEmbeddings(threads=threads))
+    tokens = sum(embedding.inner.count_tokens(p) for p in text.split("\n\n"))
+
+    started = time.perf_counter()
+    chunk_count = sum(1 for _ in iter_chunks(Document(text), "chars", size, overlap))
+    chunk_seconds = time.perf_counter() - started
+
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as folder:
+        store = ChunkStore.persistent(folder, collection="bench", embedding=embedding)
+        load_before = load_average()
+        started, cpu_started = time.perf_counter(), time.process_time()
+        (doc_id,) = store.add_documents(Document(text))
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+        load_after = load_average()
+        stored = store.count()
+
+        started = time.perf_counter()
+        store.add_documents(Document(text))
+        again = time.perf_counter() - started
+        recount = store.count()
+
+        queries = [
+            "Who approved the contract for street lighting?",
+            "costs reported in Tromsø in 2011",
+            "Reference B4521-17",
+        ]
+        started = time.perf_counter()
+        for _ in range(5):
+            for query in queries:
+                store.search(query, k=4)
+        search_ms = (time.perf_counter() - started) / (5 * len(queries)) * 1000
+        store.close()
+
+    print(f"== ingest: {chars:,} characters, chunking 'chars' size={size} overlap={overlap} (the default)")
+    print(
+        f"  load average before: {load_before}, after: {load_after}   cores: {os.cpu_count()}   "
+        f"threads: {threads or 'onnxruntime default'}"
+    )
+    print(f"  text: {tokens:,} WordPiece tokens ({chars / max(tokens, 1):.2f} chars/token)")
+    print(f"  chunks: {stored:,} stored (chunking alone: {chunk_count:,} chunks in {chunk_seconds:.2f} s)")
+    print(
+        f"  total (chunk + embed + store): {seconds:.1f} s wall, {cpu_seconds:.1f} CPU-seconds (all threads)"
+    )
+    print(f"    embedding: {embedding.seconds:.1f} s for {embedding.texts:,} chunks")
+    print(f"    chunking + Chroma writes: {seconds - embedding.seconds:.1f} s")
+    print(f"  throughput: {stored / seconds:.1f} chunks/s, {chars / seconds:,.0f} chars/s")
+    print(
+        f"  goal 1M chars <= 30 s: {'met' if seconds * 1_000_000 / chars <= 30 else 'MISSED'} "
+        f"({seconds * 1_000_000 / chars:.1f} s per 1M chars)"
+    )
+    print(
+        f"  re-ingest of the same document {doc_id} (no-op): {again:.2f} s, count {stored:,} -> {recount:,}"
+    )
+    print(f"  search (dense + lexical, k=4): {search_ms:.0f} ms per query")
+    print(f"  peak RSS of this process: {peak_rss_mb():.0f} MB")
+    return seconds * 1_000_000 / chars
+
+
+def write_big_file(path: Path, megabytes: int, seed: int) -> None:
+    block = generate_text(1_000_000, seed)  # ASCII except a few place names
+    with path.open("w", encoding="utf-8") as out:
+        written = 0
+        while written < megabytes * 1_000_000:
+            out.write(block)
+            out.write("\n\n")
+            written += len(block.encode()) + 2
+
+
+def child(mode: str, path: str) -> None:
+    """Run in a fresh process so that its peak RSS is its own."""
+    import langgraph_cloudlocal.store  # noqa: F401  (count the imports in the baseline)
+
+    baseline = peak_rss_mb()
+    started = time.perf_counter()
+    if mode == "baseline":
+        result: dict[str, Any] = {}
+    elif mode == "chunk":
+        doc = load_document(path)
+        chunks = sum(1 for _ in iter_chunks(doc, "chars"))
+        result = {"chunks": chunks, "streamed": doc.streamed, "chars": doc.char_count}
+    elif mode == "ingest":
+        from langgraph_cloudlocal.store import ChunkStore
+
+        with tempfile.TemporaryDirectory(prefix="bench-big-") as folder:
+            store = ChunkStore.persistent(
+                folder, collection="big", embedding=HashedEmbeddings(), batch_size=256
+            )
+            store.add_documents(path)
+            result = {"chunks": store.count()}
+            store.close()
+    else:
+        raise SystemExit(f"unknown mode {mode}")
+    result.update(seconds=time.perf_counter() - started, baseline_mb=baseline, peak_mb=peak_rss_mb())
+    print(json.dumps(result))
+
+
+def run_child(mode: str, path: Path) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", mode, str(path)], capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench_big_file(megabytes: int, seed: int, ingest_seconds_per_mchar: float | None) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-50mb-") as folder:
+        path = Path(folder) / "big.txt"
+        write_big_file(path, megabytes, seed)
+        size_mb = path.stat().st_size / 1e6
+        print(f"== streaming a {size_mb:.0f} MB text file (peak RSS of a fresh process)")
+        base = run_child("baseline", path)
+        print(f"  imports only: {base['peak_mb']:.0f} MB")
+        chunked = run_child("chunk", path)
+        print(
+            f"  load + chunk ('chars' defaults): {chunked['chunks']:,} chunks in {chunked['seconds']:.1f} s, "
+            f"streamed={chunked['streamed']}, peak RSS {chunked['peak_mb']:.0f} MB"
+        )
+        ingested = run_child("ingest", path)
+        print(
+            f"  load + chunk + store into persistent Chroma, with a cheap 64-d hashed embedding standing in "
+            f"for MiniLM: {ingested['chunks']:,} chunks in {ingested['seconds']:.1f} s, peak RSS "
+            f"{ingested['peak_mb']:.0f} MB"
+        )
+        chars_m = chunked["chars"] / 1e6
+        print(
+            f"  with MiniLM the same file would take about {chars_m * (ingest_seconds_per_mchar or 0):,.0f} s "
+            f"on this machine (extrapolated from the 1M-character run, not measured)"
+            if ingest_seconds_per_mchar
+            else "  (run without --big-mb 0 to extrapolate the MiniLM time)"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--chars", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: all cores)")
+    parser.add_argument("--big-mb", type=int, default=50, help="size of the streamed file; 0 skips it")
+    parser.add_argument("--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    per_mchar = bench_ingest(args.chars, args.seed, args.threads) if args.chars else None
+    if args.big_mb:
+        bench_big_file(args.big_mb, args.seed, per_mchar)
+
+
+if __name__ == "__main__":
+    main()
