@@ -47,6 +47,7 @@ __all__ = [
     "MiniLMEmbeddings",
     "embedding_cache_dir",
     "embedding_model_dir",
+    "drop_softmax_nan_guards",
     "embedding_name",
     "pull_embedding_model",
     "resolve_embeddings",
@@ -354,11 +355,13 @@ def drop_softmax_nan_guards(model_bytes: bytes) -> tuple[bytes, int]:
 class MiniLMEmbeddings(Embeddings):
     """all-MiniLM-L6-v2 on onnxruntime: 384-dimensional, L2-normalised sentence embeddings.
 
-    Works like sentence-transformers (mean pooling over the attention mask, then L2 normalisation)
-    with two speed choices: inputs are sorted by length and each batch is padded only to its longest
-    member (not to a fixed 256), and batches are capped by padded tokens. A text longer than the
-    model's 256-token window is not truncated: it is cut into windows, and the mean is taken over the
-    tokens of all windows, so the whole chunk counts.
+    Gives sentence-transformers' vectors (mean pooling over the attention mask, then L2
+    normalisation) with three speed choices that do not change them: inputs are sorted by length and
+    each batch is padded only to its longest member (not to a fixed 256), batches are capped by
+    padded tokens, and the exporter's softmax NaN guards are dropped (see
+    :func:`drop_softmax_nan_guards`). A text longer than the 256-token window is not truncated: it
+    is cut into windows and the mean is taken over the tokens of all windows, so the whole chunk
+    counts. ``threads`` sets onnxruntime's intra-op threads (default: one per physical core).
     """
 
     embedding_name = MINILM_NAME
