@@ -157,3 +157,56 @@ def test_embedded_spec_without_a_server_says_how_to_start_one(
     monkeypatch.setenv("CLOUDLOCAL_CLOUD_MODEL", "embedded:smollm2")
     with pytest.raises(EmbeddedModelError, match="cloudlocal serve"):
         load_graph_module("minion")
+
+
+# --------------------------------------------------------------------------------------------------
+# The template project (examples/template): its config is valid and its own tests pass.
+
+TEMPLATE = ROOT / "examples" / "template"
+
+
+def test_template_config_is_valid() -> None:
+    import tomllib
+
+    from langgraph_cli.config import validate_config_file
+
+    config = validate_config_file(TEMPLATE / "langgraph.json")
+    for target in config["graphs"].values():
+        assert (TEMPLATE / target.partition(":")[0]).is_file(), target
+    assert (TEMPLATE / ".env.example").is_file()
+    project = tomllib.loads((TEMPLATE / "pyproject.toml").read_text())["project"]
+    assert any(dep.startswith("langgraph-cloudlocal") for dep in project["dependencies"])
+
+
+def test_template_server_module_builds_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLOUDLOCAL_LOCAL_MODEL", DUMMY_SPEC)
+    monkeypatch.setenv("CLOUDLOCAL_CLOUD_MODEL", DUMMY_SPEC)
+    monkeypatch.syspath_prepend(str(TEMPLATE / "src"))
+    spec = importlib.util.spec_from_file_location("_template_server", TEMPLATE / "src/my_app/server.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        for name in [n for n in sys.modules if n == "my_app" or n.startswith("my_app.")]:
+            del sys.modules[name]
+    assert module.graph.name == "my_app"
+    assert "local_only_below_chars" in module.graph.get_context_jsonschema()["properties"]
+
+
+def test_template_tests_pass() -> None:
+    import os
+    import subprocess
+
+    env = dict(os.environ, PYTHONPATH=str(TEMPLATE / "src"))
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--disable-socket"]
+        + ["--allow-unix-socket", "tests"],
+        cwd=TEMPLATE,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout
