@@ -516,8 +516,14 @@ def _execute(
                     label, total=totals[group], completed=tallies[group].done, **tallies[group].fields()
                 )
 
+        stopping = threading.Event()
+
         def work(task: _Task) -> dict[str, Any]:
             row = run_item(graphs[task.spec.label], task)
+            if stopping.is_set() and row["status"] != "ok":
+                # Ctrl-C also reaches model servers in the same process group (the embedded ones stop):
+                # an item that fails now is an artefact of stopping, and runs again on resume.
+                return row
             writer.write(row)
             with lock:
                 summary.ran += 1
@@ -534,6 +540,7 @@ def _execute(
                 update(group)
         except KeyboardInterrupt:
             summary.interrupted = True
+            stopping.set()
             running = sum(1 for f in futures if f.running())
             for future in futures:
                 future.cancel()

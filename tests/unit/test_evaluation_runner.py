@@ -451,3 +451,26 @@ def test_module_cli(tmp_path: Path, dataset: Path, capsys: pytest.CaptureFixture
     run_evaluation("cloud-only", dataset, tmp_path / "o", local, cloud, limit=1, progress=False)
     assert eval_main(["report", str(tmp_path / "o")]) == 0
     assert "`cloud-only`" in capsys.readouterr().out
+
+
+def test_items_failing_while_stopping_are_not_recorded(tmp_path: Path, dataset: Path) -> None:
+    """Ctrl-C also stops model servers in the same process group: items that then fail are run again
+    on resume rather than recorded as errors."""
+    import time
+
+    calls = _Counter(cloud_responder)
+
+    def cloud(messages: list[BaseMessage]) -> str:
+        calls(messages)
+        if calls.calls == 1:
+            time.sleep(0.1)
+            raise KeyboardInterrupt
+        time.sleep(0.6)
+        raise ConnectionError("server stopped")
+
+    local, cloud_model = fake_models(cloud=cloud)
+    summary = run_evaluation(
+        "cloud-only", dataset, tmp_path / "r", local, cloud_model, concurrency=2, console=_quiet()
+    )
+    assert summary.interrupted and calls.calls >= 2  # connection errors are retried by the graph
+    assert list(iter_result_lines(tmp_path / "r" / "results.jsonl")) == []
