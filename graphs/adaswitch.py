@@ -1,4 +1,4 @@
-"""Minion, built from the environment for ``langgraph dev`` (see ``langgraph.json``).
+"""AdaSwitch, built from the environment for ``langgraph dev`` (see ``langgraph.json``).
 
 The local model solves the task step by step; a self-reflection verifier scores each step, and a step
 scored above ``threshold`` is escalated: the cloud model writes it, then the local model carries on.

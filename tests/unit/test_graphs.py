@@ -210,3 +210,22 @@ def test_template_tests_pass() -> None:
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert " passed" in result.stdout
+
+
+@pytest.mark.usefixtures("model_env")
+@pytest.mark.parametrize(
+    ("location", "constructor"), [("/tmp/chunks", "persistent"), ("http://127.0.0.1:8000", "server")]
+)
+def test_minions_graph_uses_the_chunk_store_from_the_environment(
+    location: str, constructor: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from langgraph_cloudlocal.store import ChunkStore
+
+    opened: list[tuple[str, str]] = []
+    for name in ("persistent", "server"):
+        monkeypatch.setattr(
+            ChunkStore, name, classmethod(lambda cls, where, _n=name: opened.append((_n, where)) or object())
+        )
+    monkeypatch.setenv("CLOUDLOCAL_CHUNK_STORE", location)
+    assert load_graph_module("minions").graph.name == "minions"
+    assert opened == [(constructor, location)]
