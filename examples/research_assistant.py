@@ -58,9 +58,9 @@ def parse_questions(text: str, limit: int) -> list[str]:
     return questions[:limit]
 
 
-def build_research_assistant(local: Any, cloud: Any) -> CompiledStateGraph:
+def build_research_assistant(local: Any, cloud: Any, *, planner_max_tokens: int = 128) -> CompiledStateGraph:
     """The parent graph. ``local``/``cloud``: model specs or chat models (MinionS gets both)."""
-    planner = resolve_model(local, "local", max_tokens=128).model
+    planner = resolve_model(local, "local", max_tokens=planner_max_tokens).model
     minions = create_minions(local, cloud, name="minions")
 
     def plan(state: ResearchState) -> dict[str, Any]:
@@ -144,7 +144,7 @@ def main() -> None:
         context |= {"local_max_tokens": 64, "cloud_max_tokens": 128}
 
     with demo_models() as (local, cloud):
-        graph = build_research_assistant(local, cloud)
+        graph = build_research_assistant(local, cloud, planner_max_tokens=48 if args.quick else 128)
         inputs = {"topic": args.topic, "documents": [text], "max_questions": args.questions}
         config = {"configurable": {"thread_id": "research-1"}, "max_concurrency": 4}
         for namespace, mode, payload in graph.stream(
