@@ -172,6 +172,20 @@ def _parse_settings(pairs: list[str]) -> dict[str, Any]:
     return settings
 
 
+def _check_settings(graph: Any, settings: dict[str, Any]) -> None:
+    import dataclasses
+
+    schema = getattr(graph, "context_schema", None)
+    if schema is None or not dataclasses.is_dataclass(schema):
+        return
+    known = {f.name for f in dataclasses.fields(schema)}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise CliUsageError(
+            f"unknown setting(s) {unknown} for this protocol; known: {', '.join(sorted(known))}"
+        )
+
+
 def _read_documents(paths: list[Path]) -> list[str]:
     texts = []
     for path in paths:
@@ -262,6 +276,7 @@ def run(
     started = time.perf_counter()
     with _model_specs(local, cloud, need_cloud=need_cloud) as (local_spec, cloud_spec):
         graph = factory(local_spec, cloud_spec)
+        _check_settings(graph, settings)
         inputs = {"question": question, "documents": documents}
         final = _stream_with_progress(graph, inputs, settings, quiet=as_json)
     wall = time.perf_counter() - started
@@ -326,6 +341,153 @@ def _stream_with_progress(
             if live is not None:
                 live.update(render())
     return final
+
+
+# --------------------------------------------------------------------------------------------------
+# Evaluation and the AdaSwitch learning loop
+
+
+def _check_threshold(value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise CliUsageError(f"a threshold must be between 0 and 1, got {value}")
+
+
+@app.command("eval")
+def evaluate(
+    protocol: Annotated[
+        str,
+        typer.Option(
+            "--protocol",
+            "-p",
+            help="Comma-separated protocols; settings after '@': local-only,cloud-only,minions,adaswitch@0.3",
+        ),
+    ],
+    dataset: Annotated[list[Path], typer.Option("--dataset", help="JSONL dataset (repeatable).")],
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Output folder: results.jsonl, report.md, cost_accuracy.png.")
+    ],
+    local: Annotated[str | None, typer.Option(help="Local model spec (default: embedded smollm2).")] = None,
+    cloud: Annotated[
+        str | None, typer.Option(help="Cloud model spec (default: embedded qwen2.5-coder-1.5b).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="First N items of each dataset.")] = None,
+    concurrency: Annotated[int, typer.Option(help="Items run at once.")] = 1,
+    no_plot: Annotated[bool, typer.Option("--no-plot", help="Skip cost_accuracy.png.")] = False,
+) -> None:
+    """Run protocols over a labelled dataset (resumable); write results, a report and a cost/accuracy plot."""
+    from langgraph_cloudlocal.evaluation.runner import run_evaluation
+
+    for path in dataset:
+        if not path.exists():
+            raise CliUsageError(f"dataset not found: {path}")
+    summary = run_evaluation(
+        protocol,
+        [str(p) for p in dataset],
+        out_dir,
+        local,
+        cloud,
+        limit=limit,
+        concurrency=concurrency,
+        progress=console.is_terminal,
+        plot=not no_plot,
+        command=" ".join(["cloudlocal", *sys.argv[1:]]),
+    )
+    report = out_dir / "report.md"
+    if report.exists():
+        out.print(report.read_text())
+    out.print(
+        f"{summary.ran} results written, {summary.skipped} already done, {summary.errors} errors "
+        f"in {summary.wall_seconds:.0f}s -> {summary.out_dir}"
+        + (" (interrupted)" if summary.interrupted else "")
+    )
+
+
+@app.command()
+def examine(
+    dataset: Annotated[Path, typer.Option("--dataset", help="Labelled JSONL (question, answer).")],
+    out_path: Annotated[Path, typer.Option("--out", help="Trajectory file (appended; resumable).")],
+    local: Annotated[str | None, typer.Option(help="Local model spec (default: embedded smollm2).")] = None,
+    cloud: Annotated[
+        str | None, typer.Option(help="Cloud model spec (default: embedded qwen2.5-coder-1.5b).")
+    ] = None,
+    threshold: Annotated[
+        float, typer.Option(help="AdaSwitch escalation threshold for the examination.")
+    ] = 0.5,
+    limit: Annotated[int | None, typer.Option(help="First N items.")] = None,
+) -> None:
+    """AdaSwitch collaborative examination: record local steps, flags and cloud corrections per item."""
+    from langgraph_cloudlocal.evaluation.datasets import load_dataset
+    from langgraph_cloudlocal.protocols.adaswitch import create_adaswitch
+    from langgraph_cloudlocal.trajectories import collaborative_examination
+
+    _check_threshold(threshold)
+    if not dataset.exists():
+        raise CliUsageError(f"dataset not found: {dataset}")
+    items = load_dataset(dataset, limit=limit)
+    with _model_specs(local, cloud) as (local_spec, cloud_spec):
+        summary = collaborative_examination(
+            create_adaswitch(local_spec, cloud_spec), items, out_path, context={"threshold": threshold}
+        )
+    out.print(
+        f"{summary.written} trajectories written, {summary.skipped} already there, "
+        f"{summary.correct} correct, {summary.escalations} cloud steps, {len(summary.failed)} failed -> {out_path}"
+    )
+
+
+@app.command()
+def export(
+    trajectories: Annotated[Path, typer.Argument(help="Trajectory file from `cloudlocal examine`.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for sft.jsonl, verifier.jsonl, ...")],
+    include_wrong: Annotated[
+        bool, typer.Option("--include-wrong", help="Also use trajectories whose final answer was wrong.")
+    ] = False,
+) -> None:
+    """Export fine-tuning data (chat JSONL with per-message weights, verifier pairs) from trajectories."""
+    from langgraph_cloudlocal.trajectories import export_finetuning
+
+    if not trajectories.exists():
+        raise CliUsageError(f"trajectory file not found: {trajectories}")
+    summary = export_finetuning(trajectories, out_dir, only_correct=not include_wrong)
+    out.print_json(json.dumps(summary.as_dict()))
+
+
+@app.command()
+def calibrate(
+    dataset: Annotated[Path, typer.Option("--dataset", help="Labelled dev set (JSONL).")],
+    target: Annotated[
+        str, typer.Option(help="e.g. 'accuracy>=0.9' (of cloud-only) or 'cloud_tokens<=0.3'.")
+    ] = "accuracy>=0.9",
+    thresholds: Annotated[
+        str, typer.Option(help="Comma-separated thresholds to sweep.")
+    ] = "0.1,0.3,0.5,0.7,0.9",
+    local: Annotated[str | None, typer.Option(help="Local model spec (default: embedded smollm2).")] = None,
+    cloud: Annotated[
+        str | None, typer.Option(help="Cloud model spec (default: embedded qwen2.5-coder-1.5b).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="First N items.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Sweep AdaSwitch's threshold on your dev set and pick the one that meets a target."""
+    from langgraph_cloudlocal.evaluation.datasets import load_dataset
+    from langgraph_cloudlocal.trajectories import calibrate as run_calibration
+    from langgraph_cloudlocal.trajectories import parse_target
+
+    try:
+        values = [float(v) for v in thresholds.split(",") if v.strip()]
+    except ValueError as exc:
+        raise CliUsageError(f"--thresholds must be numbers separated by commas, got {thresholds!r}") from exc
+    for value in values:
+        _check_threshold(value)
+    parse_target(target)
+    if not dataset.exists():
+        raise CliUsageError(f"dataset not found: {dataset}")
+    items = load_dataset(dataset, limit=limit)
+    with _model_specs(local, cloud) as (local_spec, cloud_spec):
+        result = run_calibration(items, local=local_spec, cloud=cloud_spec, thresholds=values, target=target)
+    if as_json:
+        out.print_json(json.dumps(result.as_dict()))
+    else:
+        out.print(result.render())
 
 
 @app.command("list")

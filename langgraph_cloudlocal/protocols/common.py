@@ -116,10 +116,15 @@ def current_settings(context: Any, settings_class: type[SettingsT]) -> SettingsT
         settings = settings_class()
     elif isinstance(context, settings_class):
         settings = context
-    elif isinstance(context, Mapping):
-        settings = settings_class(**context)
-    elif dataclasses.is_dataclass(context) and not isinstance(context, type):
-        settings = settings_class(**dataclasses.asdict(context))
+    elif isinstance(context, Mapping) or (
+        dataclasses.is_dataclass(context) and not isinstance(context, type)
+    ):
+        values = dict(context) if isinstance(context, Mapping) else dataclasses.asdict(context)
+        known = {f.name for f in dataclasses.fields(settings_class)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise InputError(f"unknown setting(s) {unknown} for this protocol; known: {sorted(known)}")
+        settings = settings_class(**values)
     else:
         raise InputError(
             f"context must be a {settings_class.__name__} or a dict, got {type(context).__name__}"
