@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--protocols", default=DEFAULT_PROTOCOLS)
     parser.add_argument("--limit", type=int, default=10)
     parser.add_argument("--concurrency", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "eval-table")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "eval-table")
     parser.add_argument("--local", default=None, help="default: embedded smollm2")
     parser.add_argument("--cloud", default=None, help="default: embedded qwen2.5-coder-1.5b")
     args = parser.parse_args(argv)

@@ -399,8 +399,15 @@ def run_evaluation(
             console.print(message)
 
     done = {key for key, row in latest_rows(results_path).items() if row.get("status") == "ok"}
+    # Item by item, datasets in turn, every protocol on an item before the next: a run stopped early
+    # still compares all protocols on the same items of every dataset.
+    longest = max(len(items) for _, items in datasets.values())
     tasks = [
-        _Task(name, item, spec) for name, (_, items) in datasets.items() for item in items for spec in specs
+        _Task(name, items[index], spec)
+        for index in range(longest)
+        for name, (_, items) in datasets.items()
+        if index < len(items)
+        for spec in specs
     ]
     pending = [t for t in tasks if t.key not in done]
     summary = EvaluationSummary(
