@@ -319,7 +319,7 @@ def bench_big_file(megabytes: int, seed: int, ingest_seconds_per_mchar: float | 
             f"  with MiniLM the same file would take about {chars_m * (ingest_seconds_per_mchar or 0):,.0f} s "
             f"on this machine (extrapolated from the 1M-character run, not measured)"
             if ingest_seconds_per_mchar
-            else "  (run without --big-mb 0 to extrapolate the MiniLM time)"
+            else "  (run with --chars above 0 to extrapolate the MiniLM time)"
         )
 
 
