@@ -19,6 +19,15 @@ Retrieval (:meth:`ChunkStore.search`)
     by reciprocal-rank fusion. A term found in more than :data:`LEXICAL_TERM_LIMIT` chunks is too
     common to help and is dropped. So a rare name or number in the question finds its chunk even
     when the embedding does not rank it.
+
+Bad input and large files
+    ``add_documents`` loads and checks every document before it writes anything: empty text, binary
+    data, unsupported file types, unreadable or encrypted PDFs raise a
+    :class:`~langgraph_cloudlocal.documents.DocumentError` naming the document. A large text file
+    (over 8 MB) is streamed: chunks are embedded and written ``batch_size`` at a time, so memory
+    stays bounded (Chroma's index grows with the number of chunks, not with the file). Time grows
+    with the text: with the offline MiniLM on 2 cores, expect minutes for tens of MB; pass
+    ``max_chars`` to refuse documents above a size instead.
 """
 
 from __future__ import annotations
