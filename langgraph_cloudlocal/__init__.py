@@ -40,7 +40,32 @@ _EXPORTS: dict[str, str] = {
     "embedded_pair": "langgraph_cloudlocal.embedded",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Budget",
+    "ChunkStore",
+    "InputError",
+    "ModelSpecError",
+    "Price",
+    "PriceTable",
+    "RunSettings",
+    "SwitchDecision",
+    "build_adaswitch",
+    "build_cloud_only",
+    "build_local_only",
+    "build_minion",
+    "build_minions",
+    "chunk_document",
+    "create_adaswitch",
+    "create_cloud_only",
+    "create_local_only",
+    "create_minion",
+    "create_minions",
+    "embedded_pair",
+    "embedded_server",
+    "load_document",
+    "protocol_factory",
+    "resolve_model",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from langgraph_cloudlocal.decisions import SwitchDecision

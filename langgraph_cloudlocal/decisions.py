@@ -13,9 +13,10 @@ A :class:`SwitchDecision` goes to three places when :func:`emit_decision` is cal
 from __future__ import annotations
 
 import time
-from typing import Any, TypedDict
+from typing import Any
 
 from langchain_core.runnables import RunnableLambda
+from typing_extensions import TypedDict  # pydantic (Studio's schemas) rejects typing.TypedDict on 3.11
 
 DECISION_EVENT = "cloudlocal.decision"
 PROGRESS_EVENT = "cloudlocal.progress"

@@ -3,13 +3,14 @@ protocols try to match for less). Same input and output shape as the protocols."
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal
 
 from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
+from typing_extensions import TypedDict  # pydantic (Studio's schemas) rejects typing.TypedDict on 3.11
 
 from langgraph_cloudlocal.calls import call_text
 from langgraph_cloudlocal.decisions import SwitchDecision, emit_decision, make_decision
@@ -124,14 +125,24 @@ def build_cloud_only(
 
 
 def create_local_only(
-    local: ModelSpec = None, cloud: ModelSpec = None, *, prices: PriceTable | None = None, **settings: Any
+    local: ModelSpec = None,
+    cloud: ModelSpec = None,
+    *,
+    prices: PriceTable | None = None,
+    name: str = "local_only",
+    **settings: Any,
 ) -> CompiledStateGraph:
     """The local model alone answers from the whole documents. Output: answer, usage, decisions."""
-    return build_local_only(local, cloud, prices=prices, **settings).compile(name="local_only")
+    return build_local_only(local, cloud, prices=prices, **settings).compile(name=name)
 
 
 def create_cloud_only(
-    local: ModelSpec = None, cloud: ModelSpec = None, *, prices: PriceTable | None = None, **settings: Any
+    local: ModelSpec = None,
+    cloud: ModelSpec = None,
+    *,
+    prices: PriceTable | None = None,
+    name: str = "cloud_only",
+    **settings: Any,
 ) -> CompiledStateGraph:
     """The cloud model alone answers from the whole documents. Output: answer, usage, decisions."""
-    return build_cloud_only(local, cloud, prices=prices, **settings).compile(name="cloud_only")
+    return build_cloud_only(local, cloud, prices=prices, **settings).compile(name=name)

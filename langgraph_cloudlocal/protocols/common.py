@@ -6,12 +6,14 @@ import dataclasses
 import functools
 import operator
 import os
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, TypedDict, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 from langgraph.types import RetryPolicy, interrupt
+from typing_extensions import TypedDict  # pydantic (Studio's schemas) rejects typing.TypedDict on 3.11
 
 from langgraph_cloudlocal.calls import ModelCallError
 from langgraph_cloudlocal.decisions import SwitchDecision, emit_decision, make_decision
@@ -83,7 +85,9 @@ def settings_class_with_defaults(base: type[SettingsT], defaults: Mapping[str, A
         raise InputError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(names)}")
     if not defaults:
         return base
-    overrides = [(name, Any, field(default=value)) for name, value in defaults.items()]
+    # Keep each field's real type so Studio's form shows it (resolved: annotations are strings here).
+    hints = typing.get_type_hints(base)
+    overrides = [(name, hints.get(name, Any), field(default=value)) for name, value in defaults.items()]
     cls = dataclasses.make_dataclass(base.__name__, overrides, bases=(base,))
     cls.__doc__ = base.__doc__
     cls.__module__ = base.__module__
