@@ -22,7 +22,7 @@ SETTINGS: dict[str, Any] = {
     "chunk_size": 150,
     "chunk_overlap": 0,
     "local_max_tokens": 64,
-    "cloud_max_tokens": 128,
+    "cloud_max_tokens": 96,
     "structured_retries": 0,  # a cut-off reply is repaired by the tolerant parser, or falls back
 }
 JOB_KEYS = {
