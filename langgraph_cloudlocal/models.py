@@ -83,6 +83,27 @@ def base_url_of(model: BaseChatModel) -> str | None:
     return None
 
 
+# Seconds one request to a model server may take before it fails with a clear error (ModelCallError,
+# retried by the node). CLOUDLOCAL_REQUEST_TIMEOUT overrides it; resolve_model(..., timeout=) wins for one
+# model. Without it a hung server stalls a run for good (the ollama client has no timeout) or for ten
+# minutes per attempt (the openai client's default).
+DEFAULT_REQUEST_TIMEOUT_S = 300.0
+REQUEST_TIMEOUT_ENV = "CLOUDLOCAL_REQUEST_TIMEOUT"
+
+
+def request_timeout() -> float:
+    value = os.environ.get(REQUEST_TIMEOUT_ENV)
+    if not value:
+        return DEFAULT_REQUEST_TIMEOUT_S
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise ModelSpecError(f"{REQUEST_TIMEOUT_ENV} must be a number of seconds > 0, got {value!r}")
+    return seconds
+
+
 def _openai_chat(name: str, base_url: str | None, api_key: str | None, **kwargs: Any) -> BaseChatModel:
     from langchain_openai import ChatOpenAI
 
@@ -92,6 +113,7 @@ def _openai_chat(name: str, base_url: str | None, api_key: str | None, **kwargs:
         # Usage in streamed responses is off by default when base_url is set; the ledger needs it.
         "stream_usage": True,
         "max_retries": 1,
+        "timeout": request_timeout(),
     }
     if base_url:
         params["base_url"] = base_url
@@ -105,6 +127,8 @@ def _ollama_chat(name: str, **kwargs: Any) -> BaseChatModel:
 
     # Read OLLAMA_HOST exactly as the ollama client does ("host", "host:port", ":port", URLs; port 11434).
     host = _parse_host(os.environ.get("OLLAMA_HOST") or DEFAULT_OLLAMA_HOST)
+    timeout = kwargs.pop("timeout", None) or request_timeout()
+    kwargs["client_kwargs"] = {"timeout": timeout, **(kwargs.get("client_kwargs") or {})}
     return ChatOllama(model=name, base_url=host, **kwargs)
 
 
