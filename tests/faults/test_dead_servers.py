@@ -20,6 +20,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from langgraph_cloudlocal.calls import ModelCallError
 from langgraph_cloudlocal.models import resolve_model
+from langgraph_cloudlocal.protocols import protocol_factory
 from langgraph_cloudlocal.protocols.common import MODEL_RETRY
 from langgraph_cloudlocal.protocols.minion import create_minion
 from langgraph_cloudlocal.protocols.minions import build_minions, create_minions
@@ -154,6 +155,26 @@ def test_slow_local_server_times_out_with_a_clear_error() -> None:
     # 3 node attempts x (2 client attempts x 0.3 s + client backoff) + node backoff: well under the 3 s x 6
     # the server would take to answer them all
     assert elapsed < 12, f"timeouts took {elapsed:.1f}s"
+
+
+@pytest.mark.parametrize("client", ["openai-compatible", "ollama"])
+def test_a_hung_server_fails_within_the_default_request_timeout(
+    client: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Spec strings get a request timeout (CLOUDLOCAL_REQUEST_TIMEOUT, 300 s by default): a server that
+    accepts the connection and never answers cannot stall a run (the ollama client has no timeout)."""
+    with FakeOpenAIServer(lambda body: "too late", model="smollm2", delay=20.0) as server:
+        monkeypatch.setenv("CLOUDLOCAL_REQUEST_TIMEOUT", "0.3")
+        monkeypatch.setenv("OLLAMA_HOST", f"http://127.0.0.1:{server.port}")
+        spec = server.spec() if client == "openai-compatible" else "ollama:smollm2"
+        graph = protocol_factory("local-only")(spec, None)
+        tally.fault()
+        started = time.perf_counter()
+        with pytest.raises(ModelCallError, match="did not answer in time"):
+            graph.invoke({"question": "Budget?", "documents": ["7,300 euros"]})
+        elapsed = time.perf_counter() - started
+    assert elapsed < 15, f"a hung {client} server took {elapsed:.1f}s to fail"
+    assert len(server.requests) >= MODEL_RETRY.max_attempts  # each node attempt reached the server
 
 
 def test_slow_local_jobs_fail_alone_and_the_run_completes() -> None:
