@@ -41,7 +41,7 @@ from typing import Annotated, Any, Literal, TypedDict, TypeVar
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
-from langgraph.types import Send
+from langgraph.types import Overwrite, Send
 
 from langgraph_cloudlocal.calls import ModelCallError, call_structured
 from langgraph_cloudlocal.decisions import SwitchDecision, emit_decision, emit_progress, make_decision
@@ -387,6 +387,18 @@ def build_minions(
                 PROTOCOL, "prepare", "all_chunks", f"jobs run on all {len(chunks)} chunk(s): {why}"
             )
         update["decisions"] = [emit_decision(decision)]
+        # Reset the per-run channels, so a new question on a thread whose last run finished (a
+        # checkpointer keeps the old state) has its own jobs, rounds, decisions and ledger.
+        update |= {
+            "jobs": Overwrite([]),
+            "rounds": Overwrite([]),
+            "decisions": Overwrite(update["decisions"]),
+            "ledger": Overwrite({}),
+            "findings": [],
+            "feedback": "",
+            "scratchpad": "",
+            "done": False,
+        }
         return update
 
     # ---------------------------------------------------------------------------------------------- plan
