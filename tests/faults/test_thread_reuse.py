@@ -93,19 +93,13 @@ def comparable(out: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-MINIONS_FIX = (
-    "MinionS's prepare node must reset the per-run channels (jobs, rounds, decisions, ledger, findings, "
-    "feedback, scratchpad, done) with Overwrite, as AdaSwitch's start node does"
-)
-
-
 @pytest.mark.parametrize(
     "protocol",
     [
         "local-only",
         "cloud-only",
         "minion",
-        pytest.param("minions", marks=pytest.mark.xfail(reason=MINIONS_FIX, strict=False)),
+        "minions",
         "adaswitch",
     ],
 )
@@ -125,7 +119,7 @@ def test_a_second_question_on_the_same_thread_starts_afresh(protocol: str) -> No
     [
         "cloud-only",
         "minion",
-        pytest.param("minions", marks=pytest.mark.xfail(reason=MINIONS_FIX, strict=False)),
+        "minions",
     ],
 )
 def test_the_budget_is_per_run_not_per_thread(protocol: str) -> None:
