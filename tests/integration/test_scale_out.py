@@ -90,8 +90,8 @@ def test_round_robin_spreads_calls_across_servers(
     replicas: tuple[list[EmbeddedServer], list[CountingProxy]],
 ) -> None:
     servers, proxies = replicas
-    for server in servers:
-        assert _listening_addresses(server.port) == {"0100007F"}
+    for port in [s.port for s in servers] + [p.port for p in proxies]:
+        assert _listening_addresses(port) == {"0100007F"}
     resolved = resolve_model(round_robin_spec(proxies), "local", temperature=0)
     assert isinstance(resolved.model, RoundRobinChatModel)
     before = [p.calls for p in proxies]
