@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,11 +120,29 @@ def render_readme(sources: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+README_BLOCK = re.compile(r"(<!-- diagram:(\w+) -->\n)```mermaid\n.*?```\n(<!-- /diagram -->)", re.DOTALL)
+
+
+def readme_with_diagrams(text: str, sources: dict[str, str]) -> str:
+    """The project README with every ``<!-- diagram:NAME -->`` block redrawn from the graphs."""
+
+    def redraw(match: re.Match[str]) -> str:
+        name = match.group(2)
+        if name not in sources:
+            return match.group(0)
+        return f"{match.group(1)}```mermaid\n{sources[name].rstrip()}\n```\n{match.group(3)}"
+
+    return README_BLOCK.sub(redraw, text)
+
+
 def expected_files() -> dict[Path, str]:
-    """Every file under docs/diagrams and its expected content."""
+    """Every file under docs/diagrams (and the README's diagram blocks) with its expected content."""
     sources = {d.name: render(d) for d in DIAGRAMS if available(d)}
     files = {DIAGRAM_DIR / f"{name}.mmd": text for name, text in sources.items()}
     files[DIAGRAM_DIR / "README.md"] = render_readme(sources)
+    readme = ROOT / "README.md"
+    if readme.exists():
+        files[readme] = readme_with_diagrams(readme.read_text(), sources)
     return files
 
 
