@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import operator
+import os
 import threading
 import time
 import uuid
@@ -38,6 +39,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypedDict, TypeVar
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
@@ -94,6 +96,10 @@ class MinionsSettings(RunSettings):
     job_retries: int = 1
     # Wall-clock cap on one job attempt, in seconds (None: the chat model's own timeout only).
     job_timeout_s: float | None = None
+    # Jobs run in waves of at most this many, each ending in a checkpoint, so a crash never loses finished
+    # jobs (LangGraph queues a finished task's checkpoint write behind tasks not yet started). None: the
+    # run's max_concurrency, or LangGraph's default thread-pool size when that is not set.
+    job_wave_size: int | None = None
     local_max_tokens: int = 256
     cloud_max_tokens: int = 512
 
@@ -116,6 +122,8 @@ class MinionsSettings(RunSettings):
             raise InputError("retrieval_min_chars and job_retries must be >= 0")
         if self.job_timeout_s is not None and self.job_timeout_s <= 0:
             raise InputError("job_timeout_s must be > 0 or None")
+        if self.job_wave_size is not None and self.job_wave_size < 1:
+            raise InputError("job_wave_size must be >= 1 or None")
 
 
 class MinionsInput(TypedDict, total=False):
@@ -147,6 +155,8 @@ class MinionsState(TypedDict, total=False):
     skip_jobs: bool
     tasks: list[dict[str, Any]]
     pending_jobs: list[dict[str, Any]]
+    wave_start: int  # index in pending_jobs of the wave now running
+    wave_size: int
     round_key: str
     findings: list[dict[str, Any]]
     scratchpad: str
@@ -278,6 +288,16 @@ def _with_timeout(fn: Callable[[], T], timeout: float | None) -> T:
     if "error" in box:
         raise box["error"]
     return box["value"]
+
+
+def _wave_size(settings: MinionsSettings, config: RunnableConfig, jobs: int) -> int:
+    if settings.job_wave_size:
+        return settings.job_wave_size
+    limit = (config or {}).get("max_concurrency")
+    if limit:
+        return max(1, int(limit))
+    # ThreadPoolExecutor's default size, which LangGraph's sync runner uses when max_concurrency is unset.
+    return max(1, min(jobs, 32, (os.cpu_count() or 1) + 4))
 
 
 def _sampling_model(resolved: ResolvedModel, temperature: float) -> ResolvedModel:
@@ -437,7 +457,7 @@ def build_minions(
         wanted = sum(len(j) for j in per_task)
         return _round_robin(per_task, run.max_jobs_per_round), wanted
 
-    def plan(state: MinionsState, runtime: Runtime[Any]) -> dict[str, Any]:
+    def plan(state: MinionsState, runtime: Runtime[Any], config: RunnableConfig) -> dict[str, Any]:
         run = current_settings(runtime.context, settings_class)
         question = state["question"].strip()
         _, cloud_model = roles.for_run(run)
@@ -537,6 +557,8 @@ def build_minions(
             "skip_jobs": False,
             "tasks": [t.model_dump() for t in tasks],
             "pending_jobs": jobs,
+            "wave_start": 0,
+            "wave_size": _wave_size(run, config, len(jobs)),
             "round_key": uuid.uuid4().hex,
             "decisions": decisions,
         }
@@ -547,8 +569,21 @@ def build_minions(
         jobs = state.get("pending_jobs") or []
         if not jobs:
             return "filter"
+        return _wave(state)
+
+    def _wave(state: MinionsState) -> list[Send] | str:
+        jobs = state.get("pending_jobs") or []
+        start = int(state.get("wave_start") or 0)
+        size = int(state.get("wave_size") or len(jobs) or 1)
+        wave = jobs[start : start + size]
+        if not wave:
+            return "filter"
         key = state.get("round_key") or ""
-        return [Send("job", JobInput(job=job, round_key=key, jobs_total=len(jobs))) for job in jobs]
+        return [Send("job", JobInput(job=job, round_key=key, jobs_total=len(jobs))) for job in wave]
+
+    def wave_done(state: MinionsState) -> dict[str, Any]:
+        # A barrier: the wave's results are checkpointed before the next wave starts.
+        return {"wave_start": int(state.get("wave_start") or 0) + int(state.get("wave_size") or 1)}
 
     # ---------------------------------------------------------------------------------------------- job
     def job(state: JobInput, runtime: Runtime[Any]) -> dict[str, Any]:
@@ -761,12 +796,14 @@ def build_minions(
     builder.add_node("plan", plan, retry_policy=MODEL_RETRY)
     # No node retry: a job retries its own call and records a failure instead of raising.
     builder.add_node("job", job, input_schema=JobInput)
+    builder.add_node("wave_done", wave_done)
     builder.add_node("filter", filter_jobs)
     builder.add_node("synthesize", synthesize, retry_policy=MODEL_RETRY)
     builder.add_edge(START, "prepare")
     builder.add_edge("prepare", "plan")
     builder.add_conditional_edges("plan", fan_out, ["job", "filter", "synthesize"])
-    builder.add_edge("job", "filter")
+    builder.add_edge("job", "wave_done")
+    builder.add_conditional_edges("wave_done", _wave, ["job", "filter"])
     builder.add_edge("filter", "synthesize")
     builder.add_conditional_edges("synthesize", after_synthesize, ["plan", END])
     return builder

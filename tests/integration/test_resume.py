@@ -13,8 +13,8 @@ finished. The test SIGKILLs it (no cleanup, no atexit), then a second process re
 LangGraph saves a finished ``Send`` task's writes as pending writes of the running step, so siblings
 that finished survive a crash — but the saving is queued on the same thread pool as the tasks. With
 ``max_concurrency`` below the number of jobs, the writes wait behind jobs that have not started, and a
-crash before the last job starts loses the finished ones (see docs/scale-out.md); that case is marked
-xfail until MinionS fans out in waves no larger than ``max_concurrency``.
+crash before the last job starts would lose the finished ones (see docs/scale-out.md). MinionS therefore
+fans out in waves no larger than ``max_concurrency``, each ending in a checkpoint; the last test checks it.
 """
 
 from __future__ import annotations
@@ -142,12 +142,6 @@ def test_sigkill_mid_fan_out_then_resume_async(tmp_path: Path) -> None:
     check_resumed_run(result)
 
 
-@pytest.mark.xfail(
-    reason="LangGraph queues a finished Send task's checkpoint writes behind the tasks not yet started "
-    "(one thread pool, max_concurrency workers): finished jobs are lost when the process dies before the "
-    "last job starts. Fix: MinionS fans out in waves of at most max_concurrency jobs (docs/scale-out.md).",
-    strict=False,
-)
 def test_sigkill_with_max_concurrency_below_the_job_count(tmp_path: Path) -> None:
     result = kill_mid_fan_out_then_resume(tmp_path, "--max-concurrency", "2")
     check_resumed_run(result)

@@ -405,6 +405,32 @@ def test_concurrency_is_bounded_by_max_concurrency() -> None:
     assert len(out["jobs"]) == 8 and 1 <= peak <= 2
 
 
+@pytest.mark.parametrize(
+    ("config", "settings", "waves"),
+    [
+        ({"max_concurrency": 3}, {}, [3, 3, 2]),
+        ({}, {"job_wave_size": 5}, [5, 3]),
+        ({"max_concurrency": 8}, {}, [8]),
+    ],
+)
+def test_jobs_run_in_waves_that_each_end_in_a_checkpoint(
+    config: dict[str, Any], settings: dict[str, Any], waves: list[int]
+) -> None:
+    # Waves no larger than max_concurrency: every job of a wave starts at once, so its result is saved
+    # before the next wave starts (a crash then loses no finished job).
+    docs = [f"Note {i}: nothing of interest here at all, just filler text." for i in range(8)]
+    cloud = Cloud([plan("Find the budget")], [synth("final", "none")])
+    graph = create_minions(local_model(lambda m: job_reply(None)), cloud.model, **(SMALL | settings))
+    jobs_per_wave: list[int] = [0]
+    stream = graph.stream({"question": QUESTION, "documents": docs}, config=config, stream_mode="updates")
+    for update in stream:
+        if "job" in update:
+            jobs_per_wave[-1] += 1
+        elif "wave_done" in update:
+            jobs_per_wave.append(0)
+    assert jobs_per_wave == [*waves, 0]
+
+
 def test_bad_input_fails_before_any_call() -> None:
     cloud = Cloud([plan("x")], [synth("final", "x")])
     local = local_model()
@@ -434,7 +460,7 @@ def test_bad_input_fails_before_any_call() -> None:
 def test_builder_twin_and_name() -> None:
     cloud = Cloud([plan("x")], [synth("final", "x")])
     builder = build_minions(local_model(), cloud.model)
-    assert set(builder.nodes) == {"prepare", "plan", "job", "filter", "synthesize"}
+    assert set(builder.nodes) == {"prepare", "plan", "job", "wave_done", "filter", "synthesize"}
     assert create_minions(local_model(), cloud.model).name == "minions"
     assert create_minions(local_model(), cloud.model, name="readers").name == "readers"
 
@@ -487,7 +513,7 @@ async def test_async_and_subgraph_streaming_show_rounds_and_jobs() -> None:
         )
     ]
     inner = [next(iter(data)) for ns, mode, data in events if ns and mode == "updates"]
-    assert inner == ["prepare", "plan", "job", "job", "job", "filter", "synthesize"]
+    assert inner == ["prepare", "plan", "job", "job", "job", "wave_done", "filter", "synthesize"]
     progress = [d for ns, mode, d in events if mode == "custom" and d["type"] == "cloudlocal.progress"]
     job_progress = [p for p in progress if p["phase"] == "jobs" and p["jobs_done"] > 0]
     assert sorted(p["jobs_done"] for p in job_progress) == [1, 2, 3]
