@@ -37,13 +37,14 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, TypedDict, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Overwrite, Send
+from typing_extensions import TypedDict  # pydantic (Studio's schemas) rejects typing.TypedDict on 3.11
 
 from langgraph_cloudlocal.calls import ModelCallError, call_structured
 from langgraph_cloudlocal.decisions import SwitchDecision, emit_decision, emit_progress, make_decision

@@ -114,11 +114,6 @@ def test_studio_shows_the_run_settings(graph_id: str) -> None:
 
 @pytest.mark.usefixtures("model_env")
 @pytest.mark.parametrize("graph_id", LANDED)
-@pytest.mark.xfail(
-    reason="input/output schemas are typing.TypedDict, which pydantic cannot read on Python 3.11 "
-    "(needs typing_extensions.TypedDict); Studio then shows no input form",
-    strict=False,
-)
 def test_studio_gets_input_and_output_schemas(graph_id: str) -> None:
     graph = load_graph_module(graph_id).graph
     assert "question" in graph.get_input_jsonschema()["properties"]
