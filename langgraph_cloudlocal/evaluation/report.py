@@ -252,7 +252,7 @@ def markdown_table(stats: Sequence[ProtocolStats]) -> str:
             _factor(s.reduction),
             _percent(s.recovered),
             f"{s.private_chars_to_cloud:,}",
-            f"{s.mean_wall_seconds:.2f}" if s.mean_wall_seconds < 10 else f"{s.mean_wall_seconds:.0f}",
+            f"{s.mean_wall_seconds:.1f}",
         ] + ([str(s.errors)] if show_errors else [])
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -353,9 +353,31 @@ def render_markdown(
 # Plot
 
 
-def _clashes(placed: Sequence[tuple[float, float, float]], left: float, bottom: float, height: float) -> bool:
-    """Whether a label at (left, bottom) of ``height`` overlaps one already placed (axes fractions)."""
-    return any(abs(left - px) < 0.3 and bottom < py + ph and py < bottom + height for px, py, ph in placed)
+Box = tuple[float, float, float, float]  # left, right, bottom, top (axes fractions)
+
+
+def _overlaps(box: Box, placed: Sequence[Box]) -> bool:
+    """Whether ``box`` overlaps any box already placed."""
+    left, right, bottom, top = box
+    return any(left < r and l < right and bottom < t and b < top for l, r, b, t in placed)  # noqa: E741
+
+
+def _label_box(fx: float, fy: float, text: str, placed: Sequence[Box]) -> Box:
+    """A free spot for a label next to the point at (fx, fy): just above right of it if free, else the
+    nearest free height (up or down) inside the axes."""
+    lines = text.splitlines() or [text]
+    width = 0.016 * max(len(line) for line in lines) + 0.01
+    height = 0.05 * len(lines)
+    left = min(fx + 0.015, 0.99 - width)
+    preferred = fy + 0.03
+    candidates = [preferred] + [preferred + sign * step * 0.025 for step in range(1, 30) for sign in (1, -1)]
+    for bottom in candidates:
+        if bottom < 0.01 or bottom + height > 0.99:
+            continue
+        box = (left, left + width, bottom, bottom + height)
+        if not _overlaps(box, placed):
+            return box
+    return (left, left + width, preferred, preferred + height)
 
 
 def plot_cost_accuracy(stats: Sequence[ProtocolStats], path: Path) -> Path:
@@ -406,36 +428,35 @@ def plot_cost_accuracy(stats: Sequence[ProtocolStats], path: Path) -> Path:
         groups: dict[tuple[float, float], list[ProtocolStats]] = {}
         for s, point in zip(ds, points, strict=True):
             groups.setdefault(point, []).append(s)
-        placed: list[tuple[float, float, float]] = []  # label x, bottom, height (axes fraction)
         to_axes = ax.transAxes.inverted()
-        for (x, y), members in sorted(groups.items(), key=lambda g: (-g[0][1], g[0][0])):
+        ordered = sorted(groups.items(), key=lambda g: (-g[0][1], g[0][0]))
+        where = {point: to_axes.transform(ax.transData.transform(point)) for point, _ in ordered}
+        # Markers are obstacles too, so no label covers another point.
+        placed: list[Box] = [(fx - 0.015, fx + 0.015, fy - 0.03, fy + 0.03) for fx, fy in where.values()]
+        for (x, y), members in ordered:
             on_front = (x, y) in front_points
             ax.scatter(
                 [x], [y], s=70, color="tab:green" if on_front else "tab:gray", edgecolor="black", zorder=3
             )
-            fx, fy = to_axes.transform(ax.transData.transform((x, y)))
-            label_y = fy + 0.03
-            height = 0.05 * len(members)
-
-            while _clashes(placed, fx, label_y, height):
-                label_y -= 0.02
-            placed.append((fx, label_y, height))
+            fx, fy = where[(x, y)]
+            text = "\n".join(m.protocol for m in members)
+            box = _label_box(fx, fy, text, placed)
+            placed.append(box)
+            moved = abs(box[2] - (fy + 0.03)) > 0.01 or abs(box[0] - (fx + 0.015)) > 0.01
             ax.annotate(
-                "\n".join(m.protocol for m in members),
+                text,
                 (x, y),
-                xytext=(fx + 0.015, label_y),
+                xytext=(box[0], box[2]),
                 textcoords="axes fraction",
                 fontsize=9,
                 va="bottom",
                 fontweight="bold" if on_front else "normal",
-                arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.6}
-                if abs(label_y - fy - 0.03) > 0.01
-                else None,
+                arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.6} if moved else None,
             )
         ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
         ax.grid(True, alpha=0.3)
         if len(front) > 1:
-            ax.legend(loc="lower right", fontsize=8)
+            ax.legend(loc="best", fontsize=8)
     fig.suptitle("Accuracy against cloud cost (green: Pareto front)", fontsize=11)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
