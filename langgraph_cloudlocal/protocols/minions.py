@@ -23,7 +23,8 @@ answers with the answer most jobs gave (``local_answer`` decision).
 The cloud never gets the documents (``private_chars_to_cloud`` stays 0); worker citations it reads are
 measured as ``quoted_chars_to_cloud``.
 
-Each round takes four graph steps: for ``max_rounds`` above 5, raise the run's ``recursion_limit``.
+A round takes four graph steps plus two per extra wave of jobs (``job_wave_size``), far below
+LangGraph's default ``recursion_limit``.
 """
 
 from __future__ import annotations
