@@ -98,9 +98,15 @@ def answer_span(prediction: str) -> tuple[str, str]:
     """``(span, rule)``: the part of ``prediction`` that states the answer, and which rule found it."""
     text = clean_text(prediction).strip()
     for pattern in _MARKERS:
-        found = [m for m in pattern.finditer(text) if m.group(1).strip()]
-        if found:
-            return found[-1].group(1).strip(), "marker"
+        # The last marker wins, also when two share a line ("the answer is 3 + 4 = 7. The answer is 7.").
+        found: re.Match[str] | None = None
+        position = 0
+        while (m := pattern.search(text, position)) is not None:
+            if m.group(1).strip():
+                found = m
+            position = m.start() + 1
+        if found is not None:
+            return found.group(1).strip(), "marker"
     for line in text.splitlines():
         if line.strip():
             return line.strip(), "first_line"
@@ -271,7 +277,12 @@ def numeric_match(
 
     span, rule = answer_span(prediction)
     chosen: FoundNumber | None = None
-    if rule == "marker" or (rule == "first_line" and "=" not in span):
+    if rule == "marker":
+        # "Answer: 3 + 4 = 7" -> what follows the last "=".
+        chosen = pick(find_numbers(span.rpartition("=")[2]), last=False) or pick(
+            find_numbers(span), last=True
+        )
+    elif rule == "first_line" and "=" not in span:
         chosen = pick(find_numbers(span), last=False)
     if chosen is None:
         chosen = pick(find_numbers(prediction), last=True)

@@ -104,6 +104,8 @@ def test_parse_number(text: str, value: float | None) -> None:
         ("First 9 x 6 = 54.\nThen 54 - 16 = 38.\n38 / 2 = 19", 19, True),  # chain of thought: last number
         ("Answer: 7\nBecause 3 + 4 = 7, not 8.", 8, False),  # a marker wins over later numbers
         ("Final answer: 19", 19, True),
+        ("So, the answer is $121 - $61 = 60. The answer is 60.", 60, True),  # the last marker wins
+        ("Answer: 3 + 4 = 7", 7, True),  # after the last "="
         ("It has 2,310 employees.", "2,310", True),
         ("", 5, False),
         ("I cannot tell from the document.", 5, False),
@@ -218,4 +220,5 @@ def test_explicit_metric_and_errors() -> None:
 def test_answer_span() -> None:
     assert answer_span("\n\nLisbon\nbecause...") == ("Lisbon", "first_line")
     assert answer_span("Let me think.\nThe answer is: 42") == ("42", "marker")
+    assert answer_span("the answer is 4 or so; the answer is 5") == ("5", "marker")
     assert answer_span("") == ("", "empty")
