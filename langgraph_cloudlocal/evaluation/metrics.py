@@ -383,7 +383,7 @@ def score(
     """
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
-    golds = list(gold) if isinstance(gold, list | tuple) else [gold]
+    golds: list[str | float | int] = list(gold) if isinstance(gold, list | tuple) else [gold]  # type: ignore[list-item]
     if not golds:
         raise ValueError("gold answer is empty")
     prediction = prediction or ""

@@ -503,9 +503,9 @@ def _execute(
         totals[group] = totals.get(group, 0) + 1
     pending_keys = {t.key for t in pending}
     for key, row in latest_rows(results_path).items():
-        group = (row.get("dataset"), row.get("protocol"))
-        if group in tallies and key not in pending_keys:
-            tallies[group].add(row)  # type: ignore[index]
+        known = (str(row.get("dataset")), str(row.get("protocol")))
+        if known in tallies and key not in pending_keys:
+            tallies[known].add(row)
     several = len({t.dataset for t in tasks}) > 1
     bar = _progress(console) if progress else None
     bar_ids: dict[tuple[str, str], Any] = {}
