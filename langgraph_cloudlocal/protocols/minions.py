@@ -615,7 +615,8 @@ def build_minions(
                 )
             except (ModelCallError, JobTimeout) as exc:
                 ledger = merge_usage(ledger, usage_delta("local", failed=True))
-                if attempt <= run.job_retries:
+                retryable = getattr(exc, "retryable", True)  # a too-long prompt would fail again
+                if retryable and attempt <= run.job_retries:
                     time.sleep(min(0.5 * 2 ** (attempt - 1), 4.0))
                     continue
                 row |= {"failed": True, "error": f"{type(exc).__name__}: {exc}"}

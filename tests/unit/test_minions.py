@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TypedDict
 
+import httpx
+import openai
 import pytest
 from langchain_core.embeddings import Embeddings
 from langchain_core.messages import BaseMessage
@@ -266,6 +268,26 @@ def test_job_retry_after_a_connection_error() -> None:
     out = run(cloud, local_model(flaky), job_retries=1)
     assert not any(j["failed"] for j in out["jobs"])
     assert all(j["attempts"] == 2 for j in out["jobs"])
+
+
+def test_a_job_whose_prompt_is_too_long_is_not_retried() -> None:
+    attempts = []
+
+    def overflow(messages: list[BaseMessage]) -> str:
+        if "lighthouse" not in excerpt_of(messages):
+            return budget_worker(messages)
+        attempts.append(1)
+        body = {"code": 400, "message": "request (5034 tokens) exceeds the available context size (2048 tokens)"}
+        request = httpx.Request("POST", "http://127.0.0.1:8080/v1/chat/completions")
+        response = httpx.Response(400, request=request, json={"error": body})
+        raise openai.BadRequestError(f"Error code: 400 - {body['message']}", response=response, body=body)
+
+    cloud = Cloud([plan("Find the budget")], [synth("final", "7,300 euros")])
+    out = run(cloud, local_model(overflow), job_retries=2)
+    failed = [j for j in out["jobs"] if j["failed"]]
+    assert len(failed) == 1 and failed[0]["error"].startswith("PromptTooLongError")
+    assert failed[0]["attempts"] == 1 and len(attempts) == 1
+    assert all(j["attempts"] == 1 for j in out["jobs"])
 
 
 def test_job_timeout() -> None:
