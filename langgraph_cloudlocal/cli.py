@@ -200,6 +200,15 @@ def _read_documents(paths: list[Path]) -> list[str]:
     return texts
 
 
+def compared_to_cloud_only(reduction: float | None) -> str:
+    """``cost_reduction`` in words: "5.0x cheaper", or "5.0x dearer" below 1 ("0.2x cheaper" reads as a saving)."""
+    if not reduction:
+        return "no cloud spend"
+    if reduction >= 1:
+        return f"{reduction:.1f}x cheaper"
+    return f"{1 / reduction:.1f}x dearer"
+
+
 def usage_table(usage: dict[str, Any]) -> Table:
     table = Table(title="Usage", show_lines=False)
     for column in ("", "input tok", "output tok", "cached tok", "calls", "seconds", "$"):
@@ -215,10 +224,9 @@ def usage_table(usage: dict[str, Any]) -> Table:
             f"{row.get('seconds', 0):.1f}",
             f"{row.get('cost_usd', 0):.6f}",
         )
-    reduction = usage.get("cost_reduction")
     table.caption = (
         f"cloud ${usage.get('cloud_cost_usd', 0):.6f} vs cloud-only ${usage.get('cloud_only_cost_usd', 0):.6f} "
-        f"({f'{reduction:.1f}x cheaper' if reduction else 'no cloud spend'}); "
+        f"({compared_to_cloud_only(usage.get('cost_reduction'))}); "
         f"private chars to cloud: {usage.get('private_chars_to_cloud', 0)}, "
         f"quoted: {usage.get('quoted_chars_to_cloud', 0)}"
     )

@@ -122,6 +122,12 @@ class ProtocolSpec:
                 raise ProtocolError(
                     f"{self.label}: protocol {self.name!r} has no setting(s) {unknown}; known: {sorted(known)}"
                 )
+            settings_class: Any = schema
+            if hasattr(settings_class, "validate"):
+                try:  # a bad value fails here, before the first item runs
+                    settings_class(**self.context).validate()
+                except (ValueError, TypeError) as exc:
+                    raise ProtocolError(f"{self.label}: {exc}") from exc
         return graph
 
 

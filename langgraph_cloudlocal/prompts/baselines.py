@@ -7,6 +7,16 @@ SYSTEM = (
     "Answer briefly: the answer itself first, then at most one sentence of explanation."
 )
 
+# For multi-step questions (arithmetic): a model that must answer first guesses before it reasons.
+SYSTEM_STEPS = (
+    "You answer questions about the documents you are given. Use only the documents. "
+    "Work it out step by step, one short line per step, then end with a last line 'Answer: <the answer>'."
+)
+
+
+def system_prompt(reasoning: str) -> str:
+    return SYSTEM_STEPS if reasoning == "steps" else SYSTEM
+
 
 def format_documents(documents: list[str]) -> str:
     if not documents:

@@ -3,6 +3,7 @@ protocols try to match for less). Same input and output shape as the protocols."
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -19,6 +20,7 @@ from langgraph_cloudlocal.prompts import baselines as prompts
 from langgraph_cloudlocal.protocols.common import (
     MODEL_RETRY,
     DecisionsField,
+    InputError,
     ModelRoles,
     ModelSpec,
     ProtocolInput,
@@ -32,6 +34,20 @@ from langgraph_cloudlocal.protocols.common import (
     settings_class_with_defaults,
     usage_report,
 )
+
+
+@dataclass
+class BaselineSettings(RunSettings):
+    """Run settings of the yardsticks (the graph's ``context_schema``)."""
+
+    # "brief": the answer first, then one sentence (fact questions); "steps": reason step by step, then
+    # a last line "Answer: ..." (multi-step arithmetic, at the price of more output tokens).
+    reasoning: Literal["brief", "steps"] = "brief"
+
+    def validate(self) -> None:
+        super().validate()
+        if self.reasoning not in ("brief", "steps"):
+            raise InputError(f"reasoning must be 'brief' or 'steps', got {self.reasoning!r}")
 
 
 class BaselineState(TypedDict, total=False):
@@ -51,7 +67,7 @@ def _build_single_model(
     settings: dict[str, Any],
 ) -> StateGraph:
     roles = ModelRoles(local, cloud, prices, cloud_required=which == "cloud")
-    settings_class = settings_class_with_defaults(RunSettings, settings)
+    settings_class = settings_class_with_defaults(BaselineSettings, settings)
     protocol = f"{which}-only"
 
     def answer(state: BaselineState, runtime: Runtime[Any]) -> dict[str, Any]:
@@ -60,7 +76,7 @@ def _build_single_model(
             state.get("question"), state.get("documents"), documents_required=False
         )
         local_model, cloud_model = roles.for_run(run)
-        messages = [SystemMessage(prompts.SYSTEM), HumanMessage(prompts.answer_prompt(question, documents))]
+        messages = [SystemMessage(prompts.system_prompt(run.reasoning)), HumanMessage(prompts.answer_prompt(question, documents))]
         decisions: list[SwitchDecision] = []
         use = which
         if which == "cloud":

@@ -183,6 +183,19 @@ def test_parse_protocol_errors(text: str, message: str) -> None:
         parse_protocols(text)
 
 
+def test_build_checks_setting_values_before_any_item_runs() -> None:
+    local, cloud = fake_models()
+    for text, message in [
+        ("cloud-only@reasoning=bogus", "reasoning must be 'brief' or 'steps'"),
+        ("minions@max_rounds=0", "max_rounds must be >= 1"),
+        ("adaswitch@1.5", "between 0 and 1"),
+        ("local-only@max_cloud_usd=-1", "max_cloud_usd"),
+    ]:
+        with pytest.raises(ProtocolError, match=message):
+            parse_protocol(text).build(local, cloud)
+    assert parse_protocol("cloud-only@reasoning=steps").build(local, cloud).name == "cloud_only"
+
+
 def test_build_checks_settings_and_availability(monkeypatch: pytest.MonkeyPatch, fakeswitch: None) -> None:
     local, cloud = fake_models()
     with pytest.raises(ProtocolError, match="no setting"):
