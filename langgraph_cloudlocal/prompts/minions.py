@@ -153,7 +153,8 @@ def format_findings(findings: Sequence[dict[str, Any]]) -> str:
         parts = [f"[{i}] task: {_cut(row.get('task'))}", f"chunk: {row.get('chunk_id')}"]
         parts.append(f"answer: {_cut(row.get('answer'))}")
         if row.get("citation"):
-            parts.append(f"citation: {_cut(row.get('citation'))}")
+            unverified = " (not found in the excerpt)" if row.get("citation_in_excerpt") is False else ""
+            parts.append(f"citation{unverified}: {_cut(row.get('citation'))}")
         if row.get("explanation"):
             parts.append(f"explanation: {_cut(row.get('explanation'))}")
         lines.append(" | ".join(parts))
@@ -209,6 +210,36 @@ _NULL_ANSWERS = {
     "not available",
     "-",
 }
+
+
+# Phrases of the job prompt's JSON template; small models often copy them as their answer.
+_TEMPLATE_PHRASES = (
+    "how the excerpt answers the task",
+    "exact words from the excerpt",
+    "short answer, or null",
+    "null if the excerpt does not say",
+)
+
+
+def _normalized(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def repeats_template(text: str | None) -> bool:
+    """True for a job field that copies the prompt's JSON template instead of reading the excerpt."""
+    if not text:
+        return False
+    normalized = _normalized(text)
+    return any(phrase in normalized for phrase in _TEMPLATE_PHRASES)
+
+
+def citation_in_excerpt(citation: str | None, excerpt: str) -> bool | None:
+    """Whether the citation occurs in the excerpt (case and spacing ignored, outer quotes and a final
+    full stop dropped); None when there is no citation. A made-up citation marks a doubtful finding."""
+    if citation is None or not citation.strip():
+        return None
+    quote = _normalized(citation).strip("\"'“”‘’` ").rstrip(".").strip()
+    return bool(quote) and quote in _normalized(excerpt)
 
 
 def is_null_answer(answer: str | None) -> bool:

@@ -12,7 +12,11 @@ Each round:
 3. ``job`` (local, parallel): one LangGraph ``Send`` per job, each its own local call, bounded by the run
    config's ``max_concurrency``; per-job retries (``job_retries``) and timeout (``job_timeout_s``).
    Output per job: {explanation, citation, answer or null}. A job that fails is recorded, not raised.
-4. ``filter``: jobs without an answer are dropped; failures are counted in a decision.
+4. ``filter``: jobs without an answer are dropped; failures are counted in a decision. Two checks the
+   reference code lacks, for small local models: an answer or citation that copies the prompt's JSON
+   template counts as no answer, and a citation that does not occur in its chunk is flagged to the
+   cloud ("not found in the excerpt"); both are counted in a ``doubtful_findings`` decision. Job rows
+   carry ``citation_in_excerpt`` (True, False, or None without a citation) and ``repeated_template``.
 5. ``synthesize`` (cloud): reads only the filtered outputs and returns {decision, answer, feedback,
    scratchpad}; feedback and scratchpad reach the next round's plan. The last round must answer.
 
@@ -597,6 +601,7 @@ def build_minions(
         messages = prompts.job_messages(spec["chunk_text"], spec["task"], spec["advice"])
         row: dict[str, Any] = {k: v for k, v in spec.items() if k not in ("chunk_text", "advice", "query")}
         row |= {"answer": None, "citation": None, "explanation": "", "failed": False, "error": None}
+        row |= {"citation_in_excerpt": None, "repeated_template": False}
         ledger: dict[str, Any] = {}
         started = time.perf_counter()
         attempt = 0
@@ -628,7 +633,19 @@ def build_minions(
                 value = result.value
                 answer = None if prompts.is_null_answer(value.answer) else str(value.answer).strip()
                 citation = None if prompts.is_null_answer(value.citation) else str(value.citation).strip()
-                row |= {"answer": answer, "citation": citation, "explanation": value.explanation.strip()}
+                # A copied template is no finding: the cloud would read the prompt back as an answer.
+                copied = prompts.repeats_template(answer) or prompts.repeats_template(citation)
+                if prompts.repeats_template(answer):
+                    answer = None
+                if prompts.repeats_template(citation):
+                    citation = None
+                row |= {
+                    "answer": answer,
+                    "citation": citation,
+                    "explanation": value.explanation.strip(),
+                    "citation_in_excerpt": prompts.citation_in_excerpt(citation, spec["chunk_text"]),
+                    "repeated_template": copied,
+                }
             break
         row |= {"attempts": attempt, "seconds": round(time.perf_counter() - started, 3)}
         done = _job_finished(state["round_key"])
@@ -651,6 +668,22 @@ def build_minions(
         failed = [r for r in rows if r.get("failed")]
         findings = [r for r in rows if not r.get("failed") and r.get("answer") is not None]
         decisions = []
+        copied = [r for r in rows if r.get("repeated_template")]
+        unverified = [r for r in findings if r.get("citation_in_excerpt") is False]
+        if copied or unverified:
+            decisions.append(
+                emit_decision(
+                    make_decision(
+                        PROTOCOL,
+                        "filter",
+                        "doubtful_findings",
+                        f"{len(copied)} job(s) copied the prompt's template (kept as no answer); "
+                        f"{len(unverified)} finding(s) cite words not in their excerpt (flagged to the cloud)",
+                        step=round_number,
+                        score=(len(copied) + len(unverified)) / len(rows),
+                    )
+                )
+            )
         if failed:
             errors = sorted({str(r.get("error"))[:120] for r in failed})
             decisions.append(

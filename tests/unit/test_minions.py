@@ -290,6 +290,38 @@ def test_a_job_whose_prompt_is_too_long_is_not_retried() -> None:
     assert all(j["attempts"] == 1 for j in out["jobs"])
 
 
+def test_copied_template_is_no_answer_and_made_up_citations_are_flagged() -> None:
+    def worker(messages: list[BaseMessage]) -> str:
+        excerpt = excerpt_of(messages)
+        if "lighthouse" in excerpt:  # copies the JSON template (SmolLM2 does this)
+            return job_reply("short answer, or null if the excerpt does not say", "exact words from the excerpt")
+        if "storeroom" in excerpt:  # an answer with a citation the excerpt does not contain
+            return job_reply("9,000 euros", "the budget is 9,000 euros", "made up")
+        return job_reply("7,300 euros", '"A budget of 7,300 EUROS."', "quoted with other case and quotes")
+
+    cloud = Cloud([plan("Find the budget")], [synth("final", "7,300 euros")])
+    out = run(cloud, local_model(worker))
+    rows = {j["chunk_id"].split(":")[1]: j for j in out["jobs"]}
+    copied, budget, storeroom = rows["0"], rows["1"], rows["2"]
+    assert copied["answer"] is None and copied["citation"] is None and copied["repeated_template"]
+    assert budget["citation_in_excerpt"] is True and not budget["repeated_template"]
+    assert storeroom["citation_in_excerpt"] is False
+    doubtful = next(d for d in out["decisions"] if d["decision"] == "doubtful_findings")
+    assert doubtful["reason"].startswith("1 job(s) copied the prompt's template")
+    assert "1 finding(s) cite words not in their excerpt" in doubtful["reason"]
+    assert doubtful["score"] == pytest.approx(2 / 3)
+    synthesis_prompt = cloud.prompts("synthesize")[0]
+    assert "short answer, or null" not in synthesis_prompt  # the copied template never reaches the cloud
+    assert "citation (not found in the excerpt): the budget is 9,000 euros" in synthesis_prompt
+    assert "citation: \"A budget of 7,300 EUROS.\"" in synthesis_prompt
+
+
+def test_no_doubtful_findings_decision_when_every_citation_is_found() -> None:
+    out = run(Cloud([plan("Find the budget")], [synth("final", "7,300 euros")]))
+    assert "doubtful_findings" not in kinds(out)
+    assert [j["citation_in_excerpt"] for j in out["jobs"]].count(True) == 1
+
+
 def test_job_timeout() -> None:
     def slow(messages: list[BaseMessage]) -> str:
         if "lighthouse" in str(messages[-1].content):
