@@ -18,7 +18,9 @@ Each round:
    cloud ("not found in the excerpt"); both are counted in a ``doubtful_findings`` decision. Job rows
    carry ``citation_in_excerpt`` (True, False, or None without a citation) and ``repeated_template``.
 5. ``synthesize`` (cloud): reads only the filtered outputs and returns {decision, answer, feedback,
-   scratchpad}; feedback and scratchpad reach the next round's plan. The last round must answer.
+   scratchpad}; feedback and scratchpad reach the next round's plan. The last round must answer. A round
+   whose jobs found nothing (before the last) skips this call and plans again with feedback that says so
+   (``synthesize_without_findings=True`` asks the cloud anyway).
 
 Budget: before every cloud call the ledger is checked. A refused plan in round 1 runs the question
 itself as the only task (locally); a refused plan later goes straight to synthesis; a refused synthesis
@@ -108,6 +110,9 @@ class MinionsSettings(RunSettings):
     job_wave_size: int | None = None
     local_max_tokens: int = 256
     cloud_max_tokens: int = 512
+    # A round whose jobs found nothing goes on to the next round without a synthesis call: the cloud
+    # could only guess (small cloud models then answer "final" with a made-up answer). True: ask it anyway.
+    synthesize_without_findings: bool = False
 
     def validate(self) -> None:
         super().validate()
@@ -764,6 +769,29 @@ def build_minions(
                 )
             )
             return finish(answer, ledger, decisions)
+
+        if round_rows and not findings and not last_round and not run.synthesize_without_findings:
+            tasks = "; ".join(summary["tasks"])
+            feedback = (
+                f"No worker found an answer in round {round_number} ({len(round_rows)} job(s); tasks: {tasks}). "
+                "Plan different, simpler tasks or other search queries."
+            )
+            decision = emit_decision(
+                make_decision(
+                    PROTOCOL,
+                    "synthesize",
+                    "another_round",
+                    f"no job found an answer, so the cloud is not asked to synthesize (it could only guess); "
+                    f"round {round_number + 1} of {run.max_rounds} next",
+                    step=round_number,
+                )
+            )
+            return {
+                "feedback": feedback,
+                "scratchpad": scratchpad,
+                "decisions": [decision],
+                "rounds": [summary | {"decision": "another_round", "feedback": feedback, "scratchpad": scratchpad}],
+            }
 
         messages = prompts.synthesize_messages(
             question, findings, round_number=round_number, last_round=last_round, scratchpad=scratchpad

@@ -277,7 +277,10 @@ def test_a_job_whose_prompt_is_too_long_is_not_retried() -> None:
         if "lighthouse" not in excerpt_of(messages):
             return budget_worker(messages)
         attempts.append(1)
-        body = {"code": 400, "message": "request (5034 tokens) exceeds the available context size (2048 tokens)"}
+        body = {
+            "code": 400,
+            "message": "request (5034 tokens) exceeds the available context size (2048 tokens)",
+        }
         request = httpx.Request("POST", "http://127.0.0.1:8080/v1/chat/completions")
         response = httpx.Response(400, request=request, json={"error": body})
         raise openai.BadRequestError(f"Error code: 400 - {body['message']}", response=response, body=body)
@@ -294,7 +297,9 @@ def test_copied_template_is_no_answer_and_made_up_citations_are_flagged() -> Non
     def worker(messages: list[BaseMessage]) -> str:
         excerpt = excerpt_of(messages)
         if "lighthouse" in excerpt:  # copies the JSON template (SmolLM2 does this)
-            return job_reply("short answer, or null if the excerpt does not say", "exact words from the excerpt")
+            return job_reply(
+                "short answer, or null if the excerpt does not say", "exact words from the excerpt"
+            )
         if "storeroom" in excerpt:  # an answer with a citation the excerpt does not contain
             return job_reply("9,000 euros", "the budget is 9,000 euros", "made up")
         return job_reply("7,300 euros", '"A budget of 7,300 EUROS."', "quoted with other case and quotes")
@@ -313,13 +318,53 @@ def test_copied_template_is_no_answer_and_made_up_citations_are_flagged() -> Non
     synthesis_prompt = cloud.prompts("synthesize")[0]
     assert "short answer, or null" not in synthesis_prompt  # the copied template never reaches the cloud
     assert "citation (not found in the excerpt): the budget is 9,000 euros" in synthesis_prompt
-    assert "citation: \"A budget of 7,300 EUROS.\"" in synthesis_prompt
+    assert 'citation: "A budget of 7,300 EUROS."' in synthesis_prompt
 
 
 def test_no_doubtful_findings_decision_when_every_citation_is_found() -> None:
     out = run(Cloud([plan("Find the budget")], [synth("final", "7,300 euros")]))
     assert "doubtful_findings" not in kinds(out)
     assert [j["citation_in_excerpt"] for j in out["jobs"]].count(True) == 1
+
+
+def budget_only_worker(messages: list[BaseMessage]) -> str:
+    """Finds the budget only when the task asks for it."""
+    if "budget" not in str(messages[1].content).split("Task:")[1]:
+        return job_reply(None, None, "not in this excerpt")
+    return budget_worker(messages)
+
+
+def test_a_round_without_findings_plans_again_without_asking_the_cloud_to_synthesize() -> None:
+    cloud = Cloud(
+        [plan("Find the lighthouse keeper's salary"), plan("Find the budget")],
+        [synth("final", "7,300 euros")],
+    )
+    out = run(cloud, local_model(budget_only_worker), max_rounds=3)
+    assert out["answer"] == "7,300 euros"
+    assert len(cloud.prompts("plan")) == 2 and len(cloud.prompts("synthesize")) == 1
+    skipped = out["decisions"][2]
+    assert skipped["decision"] == "another_round" and skipped["node"] == "synthesize"
+    assert "not asked to synthesize" in skipped["reason"] and skipped["tokens"] == 0
+    second_plan = cloud.prompts("plan")[1]
+    assert (
+        "No worker found an answer in round 1" in second_plan and "lighthouse keeper's salary" in second_plan
+    )
+    assert [r["decision"] for r in out["rounds"]] == ["another_round", "answer"]
+    assert out["usage"]["cloud_calls"] == 3  # two plans, one synthesis
+
+
+def test_a_round_without_findings_can_still_ask_the_cloud() -> None:
+    cloud = Cloud([plan("Find the lighthouse keeper's salary")], [synth("final", "unknown")])
+    out = run(cloud, local_model(budget_only_worker), max_rounds=3, synthesize_without_findings=True)
+    assert len(cloud.prompts("synthesize")) == 1 and out["answer"] == "unknown"
+    assert "No worker found anything relevant." in cloud.prompts("synthesize")[0]
+
+
+def test_the_last_round_synthesizes_even_without_findings() -> None:
+    cloud = Cloud([plan("Find the lighthouse keeper's salary")], [synth("final", "not in the documents")])
+    out = run(cloud, local_model(budget_only_worker), max_rounds=2)
+    assert len(cloud.prompts("plan")) == 2 and len(cloud.prompts("synthesize")) == 1
+    assert out["answer"] == "not in the documents"
 
 
 def test_job_timeout() -> None:
@@ -454,7 +499,7 @@ def test_concurrency_is_bounded_by_max_concurrency() -> None:
 
     docs = [f"Note {i}: nothing of interest here at all, just filler text." for i in range(8)]
     cloud = Cloud([plan("Find the budget")], [synth("final", "none")])
-    graph = create_minions(local_model(counting), cloud.model, **SMALL)
+    graph = create_minions(local_model(counting), cloud.model, **SMALL, max_rounds=1)
     out = graph.invoke({"question": QUESTION, "documents": docs}, config={"max_concurrency": 2})
     assert len(out["jobs"]) == 8 and 1 <= peak <= 2
 
@@ -474,7 +519,9 @@ def test_jobs_run_in_waves_that_each_end_in_a_checkpoint(
     # before the next wave starts (a crash then loses no finished job).
     docs = [f"Note {i}: nothing of interest here at all, just filler text." for i in range(8)]
     cloud = Cloud([plan("Find the budget")], [synth("final", "none")])
-    graph = create_minions(local_model(lambda m: job_reply(None)), cloud.model, **(SMALL | settings))
+    graph = create_minions(
+        local_model(lambda m: job_reply(None)), cloud.model, **(SMALL | settings), max_rounds=1
+    )
     jobs_per_wave: list[int] = [0]
     stream = graph.stream({"question": QUESTION, "documents": docs}, config=config, stream_mode="updates")
     for update in stream:
@@ -642,7 +689,9 @@ def test_retrieval_on_always_retrieves(store: Any) -> None:
         [plan({"task": "Who keeps the lighthouse?", "query": "lighthouse keeper", "advice": ""})],
         [synth("final", "Varga")],
     )
-    graph = create_minions(local_model(), cloud.model, store=store, **SMALL, retrieval="on", top_k=2)
+    graph = create_minions(
+        local_model(), cloud.model, store=store, **SMALL, retrieval="on", top_k=2, max_rounds=1
+    )
     out = graph.invoke({"question": QUESTION, "documents": [DOC]})
     assert kinds(out)[0] == "retrieval" and len(out["jobs"]) == 2
     assert out["jobs"][0]["chunk_id"] in {c.id for c in store.search("lighthouse keeper", k=1)}
