@@ -682,7 +682,7 @@ def build_minions(
                         PROTOCOL,
                         "filter",
                         "doubtful_findings",
-                        f"{len(copied)} job(s) copied the prompt's template (kept as no answer); "
+                        f"{len(copied)} job(s) copied the prompt's template (the copied answer or citation dropped); "
                         f"{len(unverified)} finding(s) cite words not in their excerpt (flagged to the cloud)",
                         step=round_number,
                         score=(len(copied) + len(unverified)) / len(rows),
