@@ -122,11 +122,12 @@ class ProtocolSpec:
                 raise ProtocolError(
                     f"{self.label}: protocol {self.name!r} has no setting(s) {unknown}; known: {sorted(known)}"
                 )
-            settings_class: Any = schema
-            if hasattr(settings_class, "validate"):
-                try:  # a bad value fails here, before the first item runs
-                    settings_class(**self.context).validate()
-                except (ValueError, TypeError) as exc:
+            from langgraph_cloudlocal.protocols.common import RunSettings, current_settings
+
+            if isinstance(schema, type) and issubclass(schema, RunSettings):
+                try:  # a bad value or type fails here, before the first item runs
+                    current_settings(self.context, schema)
+                except ValueError as exc:
                     raise ProtocolError(f"{self.label}: {exc}") from exc
         return graph
 

@@ -257,7 +257,7 @@ def best_local_answer(rows: Sequence[dict[str, Any]]) -> str | None:
         answer = row.get("answer")
         if row.get("failed") or is_null_answer(answer):
             continue
-        key = " ".join(str(answer).lower().split()).strip(".")
+        key = _normalized(str(answer)).strip(".")
         counts[key] = counts.get(key, 0) + 1
         first.setdefault(key, str(answer).strip())
     if not counts:

@@ -76,7 +76,10 @@ def _build_single_model(
             state.get("question"), state.get("documents"), documents_required=False
         )
         local_model, cloud_model = roles.for_run(run)
-        messages = [SystemMessage(prompts.system_prompt(run.reasoning)), HumanMessage(prompts.answer_prompt(question, documents))]
+        messages = [
+            SystemMessage(prompts.system_prompt(run.reasoning)),
+            HumanMessage(prompts.answer_prompt(question, documents)),
+        ]
         decisions: list[SwitchDecision] = []
         use = which
         if which == "cloud":

@@ -276,6 +276,8 @@ def _forget_round(round_key: str) -> None:
 class JobTimeout(TimeoutError):
     """A job attempt that ran past ``job_timeout_s``."""
 
+    retryable = True  # as ModelCallError's: the next attempt may be faster
+
 
 def _with_timeout(fn: Callable[[], T], timeout: float | None) -> T:
     """Run ``fn`` with a wall-clock cap. The abandoned call finishes in its own thread; its result is lost."""
@@ -625,8 +627,7 @@ def build_minions(
                 )
             except (ModelCallError, JobTimeout) as exc:
                 ledger = merge_usage(ledger, usage_delta("local", failed=True))
-                retryable = getattr(exc, "retryable", True)  # a too-long prompt would fail again
-                if retryable and attempt <= run.job_retries:
+                if exc.retryable and attempt <= run.job_retries:  # a too-long prompt would fail again
                     time.sleep(min(0.5 * 2 ** (attempt - 1), 4.0))
                     continue
                 row |= {"failed": True, "error": f"{type(exc).__name__}: {exc}"}
@@ -639,17 +640,16 @@ def build_minions(
                 answer = None if prompts.is_null_answer(value.answer) else str(value.answer).strip()
                 citation = None if prompts.is_null_answer(value.citation) else str(value.citation).strip()
                 # A copied template is no finding: the cloud would read the prompt back as an answer.
-                copied = prompts.repeats_template(answer) or prompts.repeats_template(citation)
-                if prompts.repeats_template(answer):
-                    answer = None
-                if prompts.repeats_template(citation):
-                    citation = None
+                answer_copied = prompts.repeats_template(answer)
+                citation_copied = prompts.repeats_template(citation)
+                answer = None if answer_copied else answer
+                citation = None if citation_copied else citation
                 row |= {
                     "answer": answer,
                     "citation": citation,
                     "explanation": value.explanation.strip(),
                     "citation_in_excerpt": prompts.citation_in_excerpt(citation, spec["chunk_text"]),
-                    "repeated_template": copied,
+                    "repeated_template": answer_copied or citation_copied,
                 }
             break
         row |= {"attempts": attempt, "seconds": round(time.perf_counter() - started, 3)}

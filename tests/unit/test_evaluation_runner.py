@@ -190,6 +190,7 @@ def test_build_checks_setting_values_before_any_item_runs() -> None:
         ("minions@max_rounds=0", "max_rounds must be >= 1"),
         ("adaswitch@1.5", "between 0 and 1"),
         ("local-only@max_cloud_usd=-1", "max_cloud_usd"),
+        ("minions@max_rounds=x", "max_rounds must be a number"),
     ]:
         with pytest.raises(ProtocolError, match=message):
             parse_protocol(text).build(local, cloud)
