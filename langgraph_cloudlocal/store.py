@@ -618,6 +618,30 @@ class ChunkStore:
             results.append(chunk)
         return results
 
+    def chunks_containing(
+        self, phrase: str, document_ids: Sequence[str] | None = None, limit: int | None = None
+    ) -> list[Chunk]:
+        """Every chunk whose text contains ``phrase`` verbatim (case-sensitive, Chroma's
+        ``$contains``), in document order; at most ``limit`` when given."""
+        self._check_open()
+        if not isinstance(phrase, str) or not phrase.strip():
+            raise ValueError("chunks_containing needs a non-empty phrase")
+        if document_ids is not None and not document_ids:
+            return []
+        result = self._collection.get(
+            where=_document_filter(document_ids),
+            where_document={"$contains": phrase.strip()},
+            include=["documents", "metadatas"],
+            limit=limit,
+        )
+        chunks = [
+            _to_chunk(chunk_id, text, metadata)
+            for chunk_id, text, metadata in zip(
+                result["ids"], result["documents"], result["metadatas"], strict=True
+            )
+        ]
+        return sorted(chunks, key=lambda c: (c.document_id, c.position))
+
     def _lexical(self, query: str, where: dict[str, Any] | None, total: int) -> list[Chunk]:
         """Chunks holding the query's exact terms verbatim, ranked by BM25 weights."""
         terms = exact_terms(query)
