@@ -1,6 +1,6 @@
 """The long-document set: annual industry reviews of 30-60 K characters, with gold answers computed by code.
 
-Each document is one "industry review": a Markdown section per company (45-72 companies), written as
+Each document is one "industry review": a Markdown section per company (50-78 companies), written as
 prose in varied sentence patterns, with the traps a small model falls into on real filings:
 
 * **near-identical names**: companies come in pairs sharing a first word ("Aldor Systems" /
@@ -174,17 +174,40 @@ def _section(rng: random.Random, company: FilingCompany, companies: list[FilingC
     return f"## {c.name}\n\n" + " ".join(sentences[:4]) + "\n\n" + " ".join(sentences[4:])
 
 
+Fact = dict[str, "str | int"]
+
+
+def _fact(company: FilingCompany, fact: str) -> Fact:
+    value = {
+        "2023 revenue": company.revenue_2023,
+        "employees at the end of 2023": company.employees,
+        "chief executive": company.ceo,
+        "headquarters city": company.city,
+    }[fact]
+    return {"entity": company.name, "fact": fact, "value": value}
+
+
 def _question(
     kind: str, rng: random.Random, companies: list[FilingCompany]
-) -> tuple[str, int | str, list[str] | None]:
-    """(question, gold, choices) of one kind."""
+) -> tuple[str, int | str, list[str] | None, list[Fact]]:
+    """(question, gold, choices, the facts that answer it) of one kind."""
     if kind == "lookup":
         (c,) = rng.sample(companies, k=1)
         return rng.choice(
             (
-                (f"What was the 2023 revenue of {c.name}, in millions of dollars?", c.revenue_2023, None),
-                (f"How many employees did {c.name} have at the end of 2023?", c.employees, None),
-                (f"Who is the chief executive of {c.name}?", c.ceo, None),
+                (
+                    f"What was the 2023 revenue of {c.name}, in millions of dollars?",
+                    c.revenue_2023,
+                    None,
+                    [_fact(c, "2023 revenue")],
+                ),
+                (
+                    f"How many employees did {c.name} have at the end of 2023?",
+                    c.employees,
+                    None,
+                    [_fact(c, "employees at the end of 2023")],
+                ),
+                (f"Who is the chief executive of {c.name}?", c.ceo, None, [_fact(c, "chief executive")]),
             )
         )
     if kind == "comparison":
@@ -197,6 +220,7 @@ def _question(
             f"Which company had more employees at the end of 2023: {a.name} or {b.name}?",
             gold.name,
             [a.name, b.name],
+            [_fact(a, "employees at the end of 2023"), _fact(b, "employees at the end of 2023")],
         )
     if kind == "sum":
         trio = rng.sample(companies, k=3)
@@ -205,6 +229,7 @@ def _question(
             "in millions of dollars?",
             sum(c.revenue_2023 for c in trio),
             None,
+            [_fact(c, "2023 revenue") for c in trio],
         )
     if kind == "which":
         while True:
@@ -218,6 +243,7 @@ def _question(
             f"or {shown[2].name}?",
             target.name,
             [c.name for c in shown],
+            [_fact(c, "headquarters city") for c in shown],
         )
     raise ValueError(f"unknown question kind {kind!r}")
 
@@ -238,7 +264,7 @@ def generate_filings(
     seed: int = 7,
     *,
     questions_per_document: int = DEFAULT_FILINGS_QUESTIONS,
-    companies: tuple[int, int] = (45, 72),
+    companies: tuple[int, int] = (50, 78),
 ) -> list[EvalItem]:
     """``documents`` reviews of ``companies`` (a range) companies each, ``questions_per_document``
     questions on each, the kinds cycling through lookup, comparison, sum and which."""
@@ -254,7 +280,7 @@ def generate_filings(
         text = filings_document(rng, roster, number)
         for q in range(questions_per_document):
             kind = FILINGS_QUESTION_KINDS[(number - 1 + q) % len(FILINGS_QUESTION_KINDS)]
-            question, gold, choices = _question(kind, rng, roster)
+            question, gold, choices, facts = _question(kind, rng, roster)
             items.append(
                 EvalItem(
                     id=f"filings-{number:02d}-{q + 1}",
@@ -263,7 +289,13 @@ def generate_filings(
                     documents=(text,),
                     metric="numeric" if isinstance(gold, int) else "contains",
                     choices=tuple(choices) if choices else None,
-                    meta={"set": "filings", "category": kind, "document": number, "seed": seed},
+                    meta={
+                        "set": "filings",
+                        "category": kind,
+                        "document": number,
+                        "seed": seed,
+                        "facts": facts,  # the gold decomposition: what a plan should look up
+                    },
                 )
             )
     return items

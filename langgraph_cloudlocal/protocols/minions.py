@@ -86,9 +86,10 @@ class MinionsSettings(RunSettings):
 
     max_rounds: int = 3
     max_tasks_per_round: int = 4
-    # None: every chunk a task needs is read. A number caps the jobs of a round (tasks share the cap in
-    # turn); the chunks that were never read are then listed in the round's summary and a decision.
-    max_jobs_per_round: int | None = None
+    # A safety cap on one round's local calls (tasks share it in turn), for documents chunked without a
+    # store; with one, tasks x top_k (or the chunks naming an entity) stay far below it. When it binds,
+    # the chunks never read are listed in the round's summary and a jobs_capped decision. None: no cap.
+    max_jobs_per_round: int | None = 64
     # Several samples per (task, chunk) job, drawn at ``sample_temperature`` when above 1.
     samples_per_job: int = 1
     sample_temperature: float = 0.7
@@ -387,12 +388,16 @@ def build_minions(
     local: ModelSpec = None,
     cloud: ModelSpec = None,
     *,
+    chunk_store: Any | None = None,
     store: Any | None = None,
     prices: PriceTable | None = None,
     **settings: Any,
 ) -> StateGraph:
-    """The uncompiled MinionS graph. ``store``: a ``ChunkStore`` for retrieval and ``document_ids``;
-    ``settings``: :class:`MinionsSettings` defaults."""
+    """The uncompiled MinionS graph. ``chunk_store``: a ``ChunkStore`` for retrieval and ``document_ids``
+    (``store`` is its older name, kept working); ``settings``: :class:`MinionsSettings` defaults."""
+    if chunk_store is not None and store is not None and chunk_store is not store:
+        raise InputError("give the ChunkStore once: chunk_store= (store= is its older name)")
+    store = chunk_store if chunk_store is not None else store
     roles = ModelRoles(local, cloud, prices)
     settings_class = settings_class_with_defaults(MinionsSettings, settings)
 
@@ -441,6 +446,7 @@ def build_minions(
         update: dict[str, Any] = {"doc_texts": doc_texts, "retrieval": use_retrieval, "round": 0}
         if use_retrieval:
             new_ids: list[str] = []
+            embedded = stored = 0
             if documents:
                 from langgraph_cloudlocal.documents import Document
 
@@ -454,6 +460,9 @@ def build_minions(
                             overlap=run.chunk_overlap,
                         )
                     )
+                    ingest = getattr(store, "last_ingest", None) or {}
+                    embedded += int(ingest.get("embedded", 0))
+                    stored += int(ingest.get("chunks", 0)) - int(ingest.get("embedded", 0))
             store_ids = list(dict.fromkeys([*new_ids, *document_ids]))
             n_chunks = int(store.count(document_ids=store_ids))
             update |= {"store_ids": store_ids, "chunks": [], "n_chunks": n_chunks}
@@ -461,7 +470,8 @@ def build_minions(
                 PROTOCOL,
                 "prepare",
                 "retrieval",
-                f"jobs run on the top {run.top_k} chunk(s) per task of {n_chunks}: {why}",
+                f"jobs run on the chunks each task needs (those naming its entity, else the top "
+                f"{run.top_k}) of {n_chunks}: {why}; {embedded} chunk(s) embedded now, {stored} already stored",
             )
         else:
             chunks = chunk_texts(documents, run) + stored_chunks
@@ -990,6 +1000,7 @@ def create_minions(
     local: ModelSpec = None,
     cloud: ModelSpec = None,
     *,
+    chunk_store: Any | None = None,
     store: Any | None = None,
     prices: PriceTable | None = None,
     name: str = "minions",
@@ -1003,7 +1014,9 @@ def create_minions(
     ``settings``: :class:`MinionsSettings` defaults, e.g. ``max_rounds=2, top_k=3``; per run:
     ``graph.invoke(inputs, context={"max_rounds": 1}, config={"max_concurrency": 4})``.
     """
-    return build_minions(local, cloud, store=store, prices=prices, **settings).compile(name=name)
+    return build_minions(
+        local, cloud, chunk_store=chunk_store, store=store, prices=prices, **settings
+    ).compile(name=name)
 
 
 __all__ = [

@@ -474,7 +474,7 @@ def test_a_cap_that_leaves_chunks_unread_says_which() -> None:
 def test_no_cap_by_default_every_job_runs() -> None:
     cloud = Cloud([plan("A", "B", "C", "D")], [synth("final", "x")])
     out = run(cloud)
-    assert len(out["jobs"]) == 4 * 3 and "jobs_capped" not in kinds(out)
+    assert len(out["jobs"]) == 4 * 3 and "jobs_capped" not in kinds(out)  # 12 < the default cap of 64
 
 
 class TemperatureModel(ScriptedChatModel):
@@ -860,3 +860,39 @@ def test_an_entity_no_chunk_names_falls_back_to_every_chunk() -> None:
         {"question": "What was the 2023 revenue of Zebulon Works?", "documents": [REVIEW]}
     )
     assert {j["chosen_by"] for j in out["jobs"]} == {"all"} and len(out["jobs"]) == 4
+
+
+class CountingEmbeddings(KeywordEmbeddings):
+    """KeywordEmbeddings that count the chunks they embed (queries apart)."""
+
+    def __init__(self) -> None:
+        self.embedded = 0
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.embedded += len(texts)
+        return super().embed_documents(texts)
+
+
+def test_a_second_question_on_the_same_document_does_not_embed_it_again(tmp_path: Any) -> None:
+    from langgraph_cloudlocal.store import ChunkStore
+
+    counts = []
+    for question in (QUESTION, "Who keeps the lighthouse?"):
+        embeddings = CountingEmbeddings()
+        # A new store object on the same folder each time, as each `cloudlocal run` opens it.
+        with ChunkStore.persistent(tmp_path / "chunks", embedding=embeddings) as store:
+            cloud = Cloud([plan("Find the budget")], [synth("final", "7,300 euros")])
+            out = create_minions(local_model(), cloud.model, chunk_store=store, **SMALL, max_rounds=1).invoke(
+                {"question": question, "documents": [LONG_DOC]}
+            )
+            counts.append(embeddings.embedded)
+            assert kinds(out)[0] == "retrieval"
+            reason = out["decisions"][0]["reason"]
+    assert counts == [6, 0]
+    assert "0 chunk(s) embedded now, 6 already stored" in reason
+
+
+def test_chunk_store_and_its_older_name_store_are_one_argument(store: Any) -> None:
+    cloud = Cloud([plan("x")], [synth("final", "x")])
+    with pytest.raises(InputError, match="give the ChunkStore once"):
+        create_minions(local_model(), cloud.model, chunk_store=store, store=object())
