@@ -71,7 +71,9 @@ def run_worker(name: str, tasks: list[dict[str, Any]], max_tokens: int) -> dict[
             for index, chunk in enumerate(task["chunks"]):
                 messages = prompts.job_messages(chunk["text"], task["fact"], entity=task["entity"])
                 t0 = time.perf_counter()
-                result = call_structured(resolved, messages, prompts.JobOutput, retries=1, max_tokens=max_tokens)
+                result = call_structured(
+                    resolved, messages, prompts.JobOutput, retries=1, max_tokens=max_tokens
+                )
                 job_seconds.append(time.perf_counter() - t0)
                 value = result.value
                 answer = None if value is None or prompts.is_null_answer(value.answer) else str(value.answer)
@@ -86,7 +88,9 @@ def run_worker(name: str, tasks: list[dict[str, Any]], max_tokens: int) -> dict[
                         {
                             "task_index": 0,
                             "answer": answer,
-                            "attribution": prompts.attribute_finding(task["entity"], citation, chunk.get("section")),
+                            "attribution": prompts.attribute_finding(
+                                task["entity"], citation, chunk.get("section")
+                            ),
                             "chunk": index,
                         }
                     )
@@ -112,7 +116,9 @@ def run_worker(name: str, tasks: list[dict[str, Any]], max_tokens: int) -> dict[
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("models", nargs="+")
     parser.add_argument("--dataset", default=str(ROOT / "datasets" / "filings.jsonl"))
     parser.add_argument("--items", type=int, default=8)
@@ -125,7 +131,9 @@ def main() -> None:
         f"(machine: 2 cores; other work may share it)",
         flush=True,
     )
-    print(f"{'worker':<22}{'task acc':>10}{'job acc':>9}{'s/job':>8}{'unreadable':>12}{'wall s':>9}", flush=True)
+    print(
+        f"{'worker':<22}{'task acc':>10}{'job acc':>9}{'s/job':>8}{'unreadable':>12}{'wall s':>9}", flush=True
+    )
     for name in args.models:
         r = run_worker(name, tasks, args.max_tokens)
         print(

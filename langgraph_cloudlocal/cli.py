@@ -145,9 +145,10 @@ def _model_specs(
                 pass
             console.print(f"[dim]starting embedded {role} model {name}...[/]")
             embedded.pull(name)
-            server = embedded.start_server(
-                name, n_ctx=8192, n_parallel=4, cpus=next(cpu_sets), register=False
-            )
+            from langgraph_cloudlocal.evaluation.runner import EMBEDDED_CLOUD_SERVER, EMBEDDED_LOCAL_SERVER
+
+            sizes = EMBEDDED_LOCAL_SERVER if role == "local" else EMBEDDED_CLOUD_SERVER  # the same as eval's
+            server = embedded.start_server(name, **sizes, cpus=next(cpu_sets), register=False)
             started.append(server)
             specs[role] = server.spec
         yield specs["local"], specs["cloud"]  # type: ignore[misc]
