@@ -378,13 +378,13 @@ def test_the_last_round_synthesizes_even_without_findings() -> None:
 def test_job_timeout() -> None:
     def slow(messages: list[BaseMessage]) -> str:
         if "lighthouse" in str(messages[-1].content):
-            time.sleep(1.0)
+            time.sleep(6.0)
         return budget_worker(messages)
 
     cloud = Cloud([plan("Find the budget")], [synth("final", "7,300 euros")])
     started = time.perf_counter()
     out = run(cloud, local_model(slow), job_retries=0, job_timeout_s=0.2)
-    assert time.perf_counter() - started < 0.9
+    assert time.perf_counter() - started < 5.0  # the run did not wait for the slow job (margin for a busy machine)
     failed = [j for j in out["jobs"] if j["failed"]]
     assert len(failed) == 1 and failed[0]["error"].startswith("JobTimeout")
 
