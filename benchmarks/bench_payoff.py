@@ -1,10 +1,10 @@
 """Does collaboration pay off? MinionS and Minion against cloud-only on the long-document set, one run.
 
-    .venv/bin/python benchmarks/bench_payoff.py                       # first 12 items of filings.jsonl
+    .venv/bin/python benchmarks/bench_payoff.py                       # first 8 items of filings.jsonl
     .venv/bin/python benchmarks/bench_payoff.py --limit 24 --worker qwen2.5-coder-0.5b
 
-Runs ``cloudlocal eval`` (resumable: run it again after Ctrl-C) with every protocol on an item before the
-next, so all are compared on the same items, then prints each protocol against cloud-only: accuracy (and
+Runs ``cloudlocal eval`` (resumable: run it again after Ctrl-C) for each protocol in turn on the same
+items, then prints each protocol against cloud-only: accuracy (and
 its share of cloud-only's), cloud dollars and the reduction, wall seconds a question, and accuracy per
 question kind, next to the issue's targets (MinionS >= 90% of cloud-only's accuracy at >= 5x lower cloud
 dollars; Minion >= 70% at >= 10x). Cloud dollars are the cloud stand-in's tokens priced as GPT-4o
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--protocols", default="cloud-only,minions,minion")
-    parser.add_argument("--limit", type=int, default=12)
+    parser.add_argument("--limit", type=int, default=8)
     parser.add_argument("--worker", default=None, help="embedded local model (default: eval's default)")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "payoff")
     parser.add_argument(
@@ -87,19 +87,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(f"load average before: {os.getloadavg()}", flush=True)
     extra = {"embedded_local": args.worker} if args.worker else {}
-    summary = run_evaluation(
-        args.protocols,
-        ROOT / "datasets" / "filings.jsonl",
-        args.out,
-        limit=args.limit,
-        progress=False,
-        store=args.store,
-        command="python benchmarks/bench_payoff.py " + shlex.join(sys.argv[1:] if argv is None else argv),
-        **extra,
-    )
+    protocols = [p.strip() for p in args.protocols.split(",")]
+    # One protocol over all items, then the next (same items, same output folder): cloud-only's questions
+    # on one document then follow each other, so the server's prompt cache holds the document (as it
+    # would for a user asking several questions); interleaving protocols would evict it every item.
+    for protocol in protocols:
+        summary = run_evaluation(
+            protocol,
+            ROOT / "datasets" / "filings.jsonl",
+            args.out,
+            limit=args.limit,
+            progress=False,
+            store=args.store,
+            command="python benchmarks/bench_payoff.py " + shlex.join(sys.argv[1:] if argv is None else argv),
+            **extra,
+        )
+        print(f"{protocol}: {summary.ran} ran, {summary.errors} errors, {summary.wall_seconds:.0f} s", flush=True)
     print(f"load average after: {os.getloadavg()}", flush=True)
-    print(f"models: {json.dumps(summary.models)}; {summary.ran} ran, {summary.errors} errors", flush=True)
-    print(payoff_table(summary.results_path, [p.strip() for p in args.protocols.split(",")]), flush=True)
+    print(f"models: {json.dumps(summary.models)}", flush=True)
+    print(payoff_table(summary.results_path, protocols), flush=True)
     return 0
 
 
