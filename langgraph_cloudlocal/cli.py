@@ -326,6 +326,10 @@ def run(
     out.print(f"\n[bold]Answer[/] ({protocol}, {wall:.1f}s): {result['answer']}\n")
     out.print(usage_table(result["usage"]))
     out.print(decisions_table(result["decisions"]))
+    unread = [c for r in result.get("rounds") or [] for c in r.get("unread_chunks") or []]
+    if unread:
+        shown = ", ".join(dict.fromkeys(unread))
+        out.print(f"[yellow]Chunks never read[/] (max_jobs_per_round): {shown}")
 
 
 def _stream_with_progress(
