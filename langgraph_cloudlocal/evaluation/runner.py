@@ -53,8 +53,9 @@ DEFAULT_EMBEDDED_LOCAL = "smollm2"
 DEFAULT_EMBEDDED_CLOUD = "qwen2.5-coder-1.5b"
 # Per-slot context = n_ctx / n_parallel: 4096 tokens a local slot (jobs read one chunk); 16384 a cloud
 # slot, so cloud-only fits a long-document question (filings.jsonl: up to ~13 K tokens).
-EMBEDDED_LOCAL_SERVER = {"n_ctx": 16384, "n_parallel": 4}
-EMBEDDED_CLOUD_SERVER = {"n_ctx": 32768, "n_parallel": 2}
+# A busy machine can take minutes to load a model: wait for it rather than fail the run.
+EMBEDDED_LOCAL_SERVER: dict[str, Any] = {"n_ctx": 16384, "n_parallel": 4, "startup_timeout": 600.0}
+EMBEDDED_CLOUD_SERVER: dict[str, Any] = {"n_ctx": 32768, "n_parallel": 2, "startup_timeout": 600.0}
 EMBEDDED_REQUEST_TIMEOUT = 900.0
 
 

@@ -4,22 +4,31 @@ them in parallel over document chunks, and the cloud reads only the filtered job
 Each round:
 
 1. ``plan`` (cloud): from the question, its own scratchpad and the last round's feedback, the cloud
-   returns a structured plan: at most ``max_tasks_per_round`` atomic tasks, each with a retrieval query
-   and advice. No model-written code is ever run.
-2. The harness turns each task into jobs: one per chunk (all chunks), or one per chunk of the store's
-   top ``top_k`` for the task's query (retrieval), times ``samples_per_job``; at most
-   ``max_jobs_per_round``.
+   returns a structured plan: at most ``max_tasks_per_round`` atomic tasks, each one fact about one
+   *entity* named in the question ({entity, task}; optional query and advice). Short on purpose: the
+   cloud's output tokens are the dear ones. No model-written code is ever run.
+2. The harness turns each task into jobs. A task with an entity runs on every chunk that names it (a
+   verbatim lookup in the store, or in the chunks of this run): all of them, never a ranked few, so a
+   cap cannot silently drop the chunk that holds the answer. A task without one (or whose entity no
+   chunk names) runs on the store's top ``top_k`` chunks for its query, or on every chunk without a
+   store. Times ``samples_per_job``. ``max_jobs_per_round`` is a safety cap for documents chunked
+   without a store; when it binds, the chunks never read are listed (round summary, ``jobs_capped``).
+   Documents given as text are chunked by Markdown section when they have headings (``chunking="auto"``),
+   so a chunk is one record and knows its section.
 3. ``job`` (local, parallel): one LangGraph ``Send`` per job, each its own local call, bounded by the run
    config's ``max_concurrency``; per-job retries (``job_retries``) and timeout (``job_timeout_s``).
-   Output per job: {explanation, citation, answer or null}. A job that fails is recorded, not raised.
-4. ``filter``: jobs without an answer are dropped; failures are counted in a decision. Two checks the
+   An extraction: {citation: the sentence, answer: the value, or null}, the chunk first in the prompt
+   (prompt cache). A job that fails is recorded, not raised.
+4. ``filter``: jobs without an answer are dropped; failures are counted in a decision. Checks the
    reference code lacks, for small local models: an answer or citation that copies the prompt's JSON
-   template counts as no answer, and a citation that does not occur in its chunk is flagged to the
-   cloud ("not found in the excerpt"); both are counted in a ``doubtful_findings`` decision. Job rows
-   carry ``citation_in_excerpt`` (True, False, or None without a citation) and ``repeated_template``.
-5. ``synthesize`` (cloud): reads only the filtered outputs and returns {decision, answer, feedback,
-   scratchpad}; feedback and scratchpad reach the next round's plan. The last round must answer. A round
-   whose jobs found nothing (before the last) skips this call and plans again with feedback that says so
+   template counts as no answer; a citation that does not occur in its chunk is flagged to the cloud;
+   each finding is attributed to its task's entity (``named`` in the sentence, in the entity's
+   ``own_section``, ``unclear``, or ``other_entity`` when the sentence names a near-identical name), and
+   per task only the best-attributed findings are kept. All counted in a ``doubtful_findings`` decision.
+5. ``synthesize`` (cloud): reads one line per task, the distinct values found with how many excerpts
+   agree (the quotes too with ``quotes_to_cloud``), and returns {working, answer, decision} (feedback
+   and scratchpad optional; they reach the next round's plan). The last round must answer. A round whose
+   jobs found nothing (before the last) skips this call and plans again with feedback that says so
    (``synthesize_without_findings=True`` asks the cloud anyway).
 
 Budget: before every cloud call the ledger is checked. A refused plan in round 1 runs the question
@@ -589,7 +598,6 @@ def build_minions(
                 return update | {"skip_jobs": True, "pending_jobs": [], "tasks": [], "decisions": decisions}
             tasks = [prompts.PlannedTask(task=question, query=question, advice="")]
             how = "no cloud plan (budget): the question itself is the only task"
-            result = None
         else:
             result = call_structured(
                 cloud_model,
