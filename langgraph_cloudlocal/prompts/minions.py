@@ -10,6 +10,7 @@ job's prose: its input stays small and its output (priced 4x input) is a short J
 
 from __future__ import annotations
 
+import difflib
 import functools
 import re
 from collections.abc import Sequence
@@ -66,9 +67,16 @@ class JobOutput(BaseModel):
 
     model_config = ConfigDict(json_schema_extra={"required": ["citation", "answer"]})
 
-    citation: str | None = Field(default=None, description="the exact sentence of the excerpt, or null")
+    # maxLength bounds constrained decoding: a small model otherwise repeats digits to the token limit.
+    citation: str | None = Field(
+        default=None,
+        description="the exact sentence of the excerpt, or null",
+        json_schema_extra={"maxLength": 400},
+    )
     answer: str | None = Field(
-        default=None, description="the value only, or null if the excerpt does not say"
+        default=None,
+        description="the value only, or null if the excerpt does not say",
+        json_schema_extra={"maxLength": 80},
     )
     explanation: str = Field(default="", description="how the excerpt answers the task")
 
@@ -160,10 +168,11 @@ def plan_messages(
             f"User's question: {question}\n\n"
             f"The documents: {n_documents} document(s), {n_chars} characters, {n_chunks} chunks. {how}\n"
             f"Round {round_number} of {max_rounds}.{notes}{missing}\n\n"
-            f"Write at most {max_tasks} tasks, each one fact to look up: one task per fact and per name "
-            '(for "the combined revenue of A and B": one task for A, one for B). In "entity" copy the name '
-            'the fact is about exactly as the question writes it (empty if none); in "task" the fact only.\n'
-            'JSON: {"tasks": [{"entity": "a name from the question", "task": "the fact, e.g. 2023 revenue"}]}'
+            f"Write at most {max_tasks} tasks. A task looks up one fact about one name of the question: when "
+            "the question names several companies, people or things, write one task for each name. "
+            '"entity": the name, copied exactly from the question (empty if there is none). '
+            '"task": that fact alone, in at most five words, not the whole question.\n'
+            'JSON: {"tasks": [{"entity": "...", "task": "..."}]}'
         ),
     ]
 
@@ -224,7 +233,9 @@ def format_findings(
         for group in ranked[:3]:
             first = group[0]
             note = _ATTRIBUTION_NOTES.get(str(first.get("attribution") or ""), "")
-            if first.get("citation_in_excerpt") is False:
+            if first.get("value_in_excerpt") is False:
+                note += ", this value is not in the excerpt"
+            elif first.get("citation_in_excerpt") is False:
                 note += ", its quote is not in the excerpt"
             text = f"{_cut(first.get('answer'), 120)} ({len(group)} excerpt(s){note})"
             if show_quotes and first.get("citation"):
@@ -390,3 +401,28 @@ def attribute_finding(entity: str, citation: str | None, section: str | None) ->
     if entity_norm in _normalized(heading):
         return "own_section"
     return "unclear"
+
+
+def value_in_excerpt(answer: str | None, excerpt: str) -> bool | None:
+    """Whether an extracted value occurs in its excerpt (case, spacing and thousands separators
+    ignored); None without an answer. An extraction whose value is not in the text is doubtful."""
+    if answer is None or not str(answer).strip():
+        return None
+    value = normalized(str(answer)).strip("\"'“”‘’`. $")
+    text = normalized(excerpt)
+    if value in text:
+        return True
+    return value.replace(",", "") in text.replace(",", "")
+
+
+def snap_to_excerpt(answer: str, excerpt: str, cutoff: float = 0.8) -> str | None:
+    """The excerpt's own spelling of a misspelt extracted name ("Vilenius" -> "Vilnius"): the run of as
+    many words in the excerpt closest to ``answer``, if at least ``cutoff`` similar; None otherwise.
+    Numbers are never snapped (a near-identical number is a different number)."""
+    if any(ch.isdigit() for ch in answer):
+        return None
+    words = re.findall(r"[\w'’-]+", excerpt)
+    size = max(1, len(answer.split()))
+    candidates = {" ".join(words[i : i + size]) for i in range(0, max(0, len(words) - size) + 1)}
+    best = difflib.get_close_matches(answer.strip(), list(candidates), n=1, cutoff=cutoff)
+    return best[0] if best else None

@@ -370,18 +370,22 @@ def _joined(texts: Sequence[str]) -> list[str]:
 
 def best_attributed(rows: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(kept, set aside): per task, only the findings of the best attribution present (``named`` and
-    ``own_section`` rank together, then ``unclear``); a finding quoting a similar but different name
-    (``other_entity``) is always set aside. Tasks without an entity keep every finding."""
+    ``own_section`` rank together, then ``unclear``; a value not found in its excerpt one step lower);
+    a finding quoting a similar but different name (``other_entity``) is always set aside. Tasks without
+    an entity keep every finding (unless their value is not in the excerpt and others' are)."""
     rank = {"named": 0, "own_section": 0, "unclear": 1, "other_entity": 9, None: 0}
     best: dict[Any, int] = {}
+
+    def level(row: dict[str, Any]) -> int:
+        # A value that is not in its excerpt ranks one step lower than its attribution says.
+        return rank.get(row.get("attribution"), 1) + (1 if row.get("value_in_excerpt") is False else 0)
+
     for row in rows:
-        level = rank.get(row.get("attribution"), 1)
         key = row.get("task_index")
-        best[key] = min(best.get(key, 9), level)
+        best[key] = min(best.get(key, 9), level(row))
     kept, aside = [], []
     for row in rows:
-        level = rank.get(row.get("attribution"), 1)
-        (kept if level < 9 and level == best[row.get("task_index")] else aside).append(row)
+        (kept if level(row) < 9 and level(row) == best[row.get("task_index")] else aside).append(row)
     return kept, aside
 
 
@@ -718,7 +722,8 @@ def build_minions(
         )
         row: dict[str, Any] = {k: v for k, v in spec.items() if k not in ("chunk_text", "advice", "query")}
         row |= {"answer": None, "citation": None, "explanation": "", "failed": False, "error": None}
-        row |= {"citation_in_excerpt": None, "repeated_template": False, "attribution": None}
+        row |= {"citation_in_excerpt": None, "value_in_excerpt": None, "repeated_template": False}
+        row |= {"attribution": None}
         ledger: dict[str, Any] = {}
         started = time.perf_counter()
         attempt = 0
@@ -754,11 +759,18 @@ def build_minions(
                 citation_copied = prompts.repeats_template(citation)
                 answer = None if answer_copied else answer
                 citation = None if citation_copied else citation
+                in_excerpt = prompts.value_in_excerpt(answer, spec["chunk_text"])
+                if in_excerpt is False and answer is not None:
+                    snapped = prompts.snap_to_excerpt(answer, spec["chunk_text"])
+                    if snapped is not None:  # a misspelt copy of a name in the excerpt: the excerpt's spelling
+                        row["answer_as_written"] = answer
+                        answer, in_excerpt = snapped, True
                 row |= {
                     "answer": answer,
                     "citation": citation,
                     "explanation": value.explanation.strip(),
                     "citation_in_excerpt": prompts.citation_in_excerpt(citation, spec["chunk_text"]),
+                    "value_in_excerpt": in_excerpt,
                     "repeated_template": answer_copied or citation_copied,
                     "attribution": None
                     if answer is None
