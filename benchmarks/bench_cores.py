@@ -9,8 +9,9 @@ milliseconds, as llama.cpp reports them):
     back to back until it is done (the local request still running when the cloud one ends is dropped,
     so every figure in (b) was made under contention).
 
-Phases are interleaved (alone-local, alone-cloud, both) and repeated, so noise from other processes on a
-shared machine shows as spread. Every request starts with a fresh nonce, so no prompt cache helps.
+The servers of every setting are started first (idle ones sleep); then each repeat runs every setting in
+turn (alone-local, alone-cloud, both), so a change in the load of a shared machine hits all settings
+alike and shows as spread over the repeats. Every request starts with a fresh nonce, so no prompt cache helps.
 
     .venv/bin/python benchmarks/bench_cores.py                       # all settings, 3 repeats
     .venv/bin/python benchmarks/bench_cores.py --settings pinned default --repeats 2
@@ -144,36 +145,33 @@ def both_busy(
     return rates(local_results), rates([cloud_result])
 
 
-def measure(name: str, kwargs: tuple[dict[str, Any], dict[str, Any]], repeats: int, work: Any) -> dict:
+def start_pair(
+    kwargs: tuple[dict[str, Any], dict[str, Any]],
+) -> tuple[embedded.EmbeddedServer, embedded.EmbeddedServer]:
     local_kwargs, cloud_kwargs = kwargs
     common = {"n_ctx": 4096, "n_parallel": 1, "register": False}
     local = embedded.start_server(LOCAL, **{**common, **local_kwargs})
-    cloud = None
     try:
         cloud = embedded.start_server(CLOUD, **{**common, **cloud_kwargs})
-        ask(local, 32, 4)  # warm up (first-use allocations)
-        ask(cloud, 32, 4)
-        runs: list[dict[str, Any]] = []
-        for repeat in range(repeats):
-            run = {
-                "repeat": repeat,
-                "load_before": os.getloadavg()[0],
-                "local_alone": rates([ask(local, *work["local"])]),
-                "cloud_alone": rates([ask(cloud, *work["cloud"])]),
-            }
-            run["local_both"], run["cloud_both"] = both_busy(local, cloud, work)
-            runs.append(run)
-            print(f"  {name} #{repeat}: {summary_line(run)}", flush=True)
-        return {
-            "setting": name,
-            "local": {**local_kwargs, "threads": local.threads, "threads_batch": local.threads_batch},
-            "cloud": {**cloud_kwargs, "threads": cloud.threads, "threads_batch": cloud.threads_batch},
-            "runs": runs,
-        }
-    finally:
-        if cloud is not None:
-            cloud.stop()
+    except BaseException:
         local.stop()
+        raise
+    ask(local, 32, 4)  # warm up (first-use allocations)
+    ask(cloud, 32, 4)
+    return local, cloud
+
+
+def measure_once(
+    local: embedded.EmbeddedServer, cloud: embedded.EmbeddedServer, repeat: int, work: Any
+) -> dict[str, Any]:
+    run: dict[str, Any] = {
+        "repeat": repeat,
+        "load_before": os.getloadavg()[0],
+        "local_alone": rates([ask(local, *work["local"])]),
+        "cloud_alone": rates([ask(cloud, *work["cloud"])]),
+    }
+    run["local_both"], run["cloud_both"] = both_busy(local, cloud, work)
+    return run
 
 
 def summary_line(run: dict[str, Any]) -> str:
@@ -230,7 +228,6 @@ def main() -> None:
     )
     parser.add_argument("--settings", nargs="+", default=None, help="which settings (default: all)")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=1, help="cycle through all settings this many times")
     parser.add_argument("--local-work", type=int, nargs=2, default=(400, 128), metavar=("PROMPT", "GEN"))
     parser.add_argument("--cloud-work", type=int, nargs=2, default=(300, 48), metavar=("PROMPT", "GEN"))
     parser.add_argument("--out", type=Path, default=None, help="also write the raw runs as JSON here")
@@ -250,14 +247,29 @@ def main() -> None:
         "This machine may be shared with other processes: see the spread over repeats.",
         flush=True,
     )
+    # Every setting's pair runs from the start (idle servers sleep), so the settings take turns
+    # within each repeat and a change in the machine's load hits them all alike.
+    pairs: dict[str, tuple[embedded.EmbeddedServer, embedded.EmbeddedServer]] = {}
     collected: dict[str, dict[str, Any]] = {}
-    for _ in range(args.rounds):
+    try:
         for name in chosen:
-            result = measure(name, table[name], args.repeats, work)
-            if name in collected:
-                collected[name]["runs"].extend(result["runs"])
-            else:
-                collected[name] = result
+            pairs[name] = start_pair(table[name])
+            local, cloud = pairs[name]
+            collected[name] = {
+                "setting": name,
+                "local": {**table[name][0], "threads": local.threads, "threads_batch": local.threads_batch},
+                "cloud": {**table[name][1], "threads": cloud.threads, "threads_batch": cloud.threads_batch},
+                "runs": [],
+            }
+        for repeat in range(args.repeats):
+            for name in chosen:
+                run = measure_once(*pairs[name], repeat, work)
+                collected[name]["runs"].append(run)
+                print(f"  {name} #{repeat}: {summary_line(run)}", flush=True)
+    finally:
+        for local, cloud in pairs.values():
+            cloud.stop()
+            local.stop()
     results = list(collected.values())
     print()
     print(report(results))
