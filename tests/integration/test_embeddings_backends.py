@@ -1,6 +1,7 @@
-"""The MiniLM backends on the real model (pulled and verified by ``pull_embedding_model()``):
-the plain-PyTorch encoder reproduces onnxruntime exactly in float32 and within cosine 0.9999 in bf16,
-so both backends record the same embedding name and one collection can be written by either."""
+"""MiniLM's two precisions on the real model (pulled and verified by ``pull_embedding_model()``):
+int8 products (the default of ``resolve_embeddings`` and ``ChunkStore``) stay within cosine 0.99 of
+float32 on chunks and rank the same passages first, so both record the same embedding name and one
+collection can be written by either."""
 
 from __future__ import annotations
 
@@ -14,15 +15,14 @@ from langgraph_cloudlocal.documents import Document, iter_chunks
 from langgraph_cloudlocal.embeddings import (
     MINILM_NAME,
     MiniLMEmbeddings,
+    drop_softmax_nan_guards,
     pull_embedding_model,
+    quantize_matmuls,
     resolve_embeddings,
-    select_embedding_backend,
 )
 from langgraph_cloudlocal.store import ChunkStore
 
 pytestmark = pytest.mark.integration
-
-TORCH_EXTRA = "the torch backend is an optional extra (fast-embeddings)"
 
 
 def _prose(chars: int, seed: int = 7) -> str:
@@ -62,73 +62,72 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def onnx() -> MiniLMEmbeddings:
+def fp32() -> MiniLMEmbeddings:
     pull_embedding_model()  # a no-op when the verified files are cached
-    return MiniLMEmbeddings(threads=2, backend="onnx")
+    return MiniLMEmbeddings(threads=2, precision="fp32")
 
 
 @pytest.fixture(scope="module")
-def reference(onnx: MiniLMEmbeddings) -> np.ndarray:
-    return onnx.embed_array(_texts())
+def int8() -> MiniLMEmbeddings:
+    pull_embedding_model()
+    return MiniLMEmbeddings(threads=2, precision="int8")
 
 
-def test_onnx_workers_do_not_change_vectors(onnx: MiniLMEmbeddings, reference: np.ndarray) -> None:
-    single = MiniLMEmbeddings(threads=1, backend="onnx")
-    assert (single.backend, single.precision, single.threads) == ("onnx", "fp32", 1)
+@pytest.fixture(scope="module")
+def reference(fp32: MiniLMEmbeddings) -> np.ndarray:
+    return fp32.embed_array(_texts())
+
+
+def test_workers_do_not_change_vectors(reference: np.ndarray) -> None:
+    single = MiniLMEmbeddings(threads=1)
+    assert (single.precision, single.threads) == ("fp32", 1)
     assert np.abs(single.embed_array(_texts()) - reference).max() < 1e-6
 
 
-def test_torch_fp32_reproduces_onnxruntime(reference: np.ndarray) -> None:
-    """Same weights read from model.onnx, same graph written in torch: the same numbers."""
-    pytest.importorskip("torch", reason=TORCH_EXTRA)
-    torch_fp32 = MiniLMEmbeddings(threads=2, backend="torch", precision="fp32")
-    assert (torch_fp32.backend, torch_fp32.precision) == ("torch", "fp32")
-    assert np.abs(torch_fp32.embed_array(_texts()) - reference).max() < 1e-4
+def test_every_projection_of_the_model_is_rewritten(fp32: MiniLMEmbeddings) -> None:
+    model = (fp32.model_dir / "model.onnx").read_bytes()
+    _, count = quantize_matmuls(drop_softmax_nan_guards(model)[0])
+    assert count == 36  # 6 layers x (query, key, value, attention output, intermediate, output)
 
 
-def test_torch_bf16_is_interchangeable_with_onnx(reference: np.ndarray) -> None:
-    pytest.importorskip("torch", reason=TORCH_EXTRA)
-    fast = MiniLMEmbeddings(threads=2, backend="torch", precision="bf16")
-    vectors = fast.embed_array(_texts())
+def test_int8_stays_close_to_fp32(int8: MiniLMEmbeddings, reference: np.ndarray) -> None:
+    vectors = int8.embed_array(_texts())
     assert vectors.shape == reference.shape and vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     cosines = _cosines(vectors, reference)
-    assert cosines.min() >= 0.999, cosines.min()  # measured: 0.9999 on 1,428 chunks of 1,000 chars
-    assert fast.embedding_name == MINILM_NAME
-    # queries rank the same way
-    query = fast.embed_query("Who approved the dredging contract?")
-    assert (
-        np.argsort(reference @ np.asarray(query))[-3:].tolist()
-        == np.argsort(reference @ reference[-5])[-3:].tolist()
-    )
+    chunks = len(_texts()) - 5
+    # measured: 0.990-0.996 on chunks of 1,000 characters; 0.97-0.98 on one-word texts
+    assert cosines[:chunks].min() >= 0.985, cosines[:chunks].min()
+    assert cosines.min() >= 0.95, cosines.min()
+    assert cosines.max() < 1 - 1e-5  # really another computation, not float32 again
+    assert int8.embedding_name == MINILM_NAME
 
 
-def test_torch_threads_do_not_change_vectors_much(reference: np.ndarray) -> None:
-    pytest.importorskip("torch", reason=TORCH_EXTRA)
-    one = MiniLMEmbeddings(threads=1, backend="torch").embed_array(_texts())
-    two = MiniLMEmbeddings(threads=2, backend="torch").embed_array(_texts())
-    assert np.abs(one - two).max() < 1e-5  # same batches, same kernels: only the threads differ
+def test_int8_ranks_passages_as_fp32_does(int8: MiniLMEmbeddings, reference: np.ndarray) -> None:
+    passages = reference[: len(_texts()) - 5]
+    for question in ("Who approved the dredging contract?", "night buses", "costs of the library"):
+        exact = np.argsort(passages @ np.asarray(MiniLMEmbeddings(threads=1).embed_query(question)))
+        fast = np.argsort(passages @ np.asarray(int8.embed_query(question)))
+        assert set(fast[-3:]) & set(exact[-3:]), question  # the top three overlap
+        assert fast[-1] in exact[-3:], question
 
 
-def test_auto_picks_what_select_embedding_backend_says() -> None:
+def test_the_default_is_int8() -> None:
     pull_embedding_model()
-    auto = resolve_embeddings("minilm")
-    assert isinstance(auto, MiniLMEmbeddings)
-    assert auto.backend == select_embedding_backend("auto")
-    assert MiniLMEmbeddings().backend == "onnx"  # the class alone keeps its old behaviour
-    assert resolve_embeddings("minilm:onnx").backend == "onnx"  # type: ignore[attr-defined]
+    default = resolve_embeddings("minilm")
+    assert isinstance(default, MiniLMEmbeddings) and default.precision == "int8"
+    assert MiniLMEmbeddings().precision == "fp32"  # the class alone keeps sentence-transformers' numbers
+    assert resolve_embeddings("minilm:fp32").precision == "fp32"  # type: ignore[attr-defined]
 
 
-def test_a_collection_written_by_torch_is_searched_by_onnx(tmp_path: Path, onnx: MiniLMEmbeddings) -> None:
-    pytest.importorskip("torch", reason=TORCH_EXTRA)
-    fast = MiniLMEmbeddings(threads=2, backend="torch")
+def test_a_collection_written_in_int8_is_searched_in_fp32(
+    tmp_path: Path, int8: MiniLMEmbeddings, fp32: MiniLMEmbeddings
+) -> None:
     text = _prose(6_000) + " The lighthouse keeper Ingrid Solberg repainted the lamp room in 1987."
-    store = ChunkStore.persistent(tmp_path / "db", collection="mixed", embedding=fast)
+    store = ChunkStore.persistent(tmp_path / "db", collection="mixed", embedding=int8)
     store.add_documents(Document(text))
     store.close()
-    reopened = ChunkStore.persistent(
-        tmp_path / "db", collection="mixed", embedding=onnx
-    )  # same name: allowed
+    reopened = ChunkStore.persistent(tmp_path / "db", collection="mixed", embedding=fp32)  # same name
     hits = reopened.search("Who repainted the lighthouse lamp room?", k=2, lexical=False)
     assert any("Ingrid Solberg" in hit.text for hit in hits)
     reopened.close()
