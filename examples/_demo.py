@@ -49,8 +49,8 @@ def demo_models(*, need_cloud: bool = True) -> Iterator[tuple[str, str]]:
                 embedded.embedded_pair(
                     embedded.DEFAULT_LOCAL_MODEL,
                     cloud_name,
-                    local_kwargs={"n_ctx": 8192, "register": False},
-                    cloud_kwargs={"n_ctx": 8192, "register": False},
+                    local_kwargs={"register": False},
+                    cloud_kwargs={"register": False},
                 )
             )
             yield local_server.spec, cloud_server.spec
@@ -58,7 +58,7 @@ def demo_models(*, need_cloud: bool = True) -> Iterator[tuple[str, str]]:
         if local is None:
             say(f"starting embedded model {embedded.DEFAULT_LOCAL_MODEL}...")
             server = stack.enter_context(
-                embedded.embedded_server(embedded.DEFAULT_LOCAL_MODEL, n_ctx=8192, register=False)
+                embedded.embedded_server(embedded.DEFAULT_LOCAL_MODEL, register=False)
             )
             local = server.spec
         if cloud is None:

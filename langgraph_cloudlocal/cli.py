@@ -85,23 +85,30 @@ def serve(
     port: Annotated[
         int | None, typer.Option(help="Port of the first server (the next ones count up).")
     ] = None,
-    ctx: Annotated[int, typer.Option(help="Context size per server (shared by its slots).")] = 8192,
-    parallel: Annotated[int, typer.Option(help="Slots per server (concurrent requests).")] = 4,
+    ctx: Annotated[
+        int | None,
+        typer.Option(
+            help="Context size per server, shared by its slots (default: sized for the model's role)."
+        ),
+    ] = None,
+    parallel: Annotated[
+        int | None,
+        typer.Option(help="Slots per server (default: 4 for a local model, 2 for the cloud stand-in)."),
+    ] = None,
 ) -> None:
-    """Serve embedded models on 127.0.0.1 until Ctrl-C; co-resident servers get disjoint CPUs."""
+    """Serve embedded models on 127.0.0.1 until Ctrl-C; they share all cores (idle threads sleep)."""
     from langgraph_cloudlocal import embedded
 
     names = models or [embedded.DEFAULT_LOCAL_MODEL, embedded.DEFAULT_CLOUD_MODEL]
-    cpu_sets = embedded.split_cpus(len(names))
     servers: list[embedded.EmbeddedServer] = []
     try:
         for index, name in enumerate(names):
             server = embedded.start_server(
                 name,
                 port=None if port is None else port + index,
+                role="cloud" if name == embedded.DEFAULT_CLOUD_MODEL else "local",
                 n_ctx=ctx,
                 n_parallel=parallel,
-                cpus=cpu_sets[index],
             )
             servers.append(server)
             out.print(f"{name}: {server.spec}  (spec for --local/--cloud, or 'embedded:{name}')")
@@ -130,8 +137,6 @@ def _model_specs(
     defaults = {"local": embedded.DEFAULT_LOCAL_MODEL, "cloud": embedded.DEFAULT_CLOUD_MODEL}
     started: list[embedded.EmbeddedServer] = []
     try:
-        count = sum(wanted.values())
-        cpu_sets = iter(embedded.split_cpus(count)) if count else iter([])
         specs: dict[str, str | None] = {"local": local, "cloud": cloud}
         for role in ("local", "cloud"):
             if not wanted[role]:
@@ -139,16 +144,13 @@ def _model_specs(
             name = defaults[role]
             try:
                 specs[role] = f"openai-compatible:{name}@{embedded.running_server_url(name)}"
-                next(cpu_sets)
                 continue
             except embedded.EmbeddedModelError:
                 pass
             console.print(f"[dim]starting embedded {role} model {name}...[/]")
             embedded.pull(name)
-            from langgraph_cloudlocal.evaluation.runner import EMBEDDED_CLOUD_SERVER, EMBEDDED_LOCAL_SERVER
-
-            sizes = EMBEDDED_LOCAL_SERVER if role == "local" else EMBEDDED_CLOUD_SERVER  # the same as eval's
-            server = embedded.start_server(name, **sizes, cpus=next(cpu_sets), register=False)
+            # The role's defaults (embedded.default_server_settings), the same as eval's.
+            server = embedded.start_server(name, role=role, register=False, startup_timeout=600.0)
             started.append(server)
             specs[role] = server.spec
         yield specs["local"], specs["cloud"]  # type: ignore[misc]

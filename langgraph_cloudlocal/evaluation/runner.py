@@ -51,11 +51,9 @@ from langgraph_cloudlocal.evaluation.results import (
 
 DEFAULT_EMBEDDED_LOCAL = "smollm2"
 DEFAULT_EMBEDDED_CLOUD = "qwen2.5-coder-1.5b"
-# Per-slot context = n_ctx / n_parallel: 4096 tokens a local slot (jobs read one chunk); 16384 a cloud
-# slot, so cloud-only fits a long-document question (filings.jsonl: up to ~13 K tokens).
-# A busy machine can take minutes to load a model: wait for it rather than fail the run.
-EMBEDDED_LOCAL_SERVER: dict[str, Any] = {"n_ctx": 16384, "n_parallel": 4, "startup_timeout": 600.0}
-EMBEDDED_CLOUD_SERVER: dict[str, Any] = {"n_ctx": 32768, "n_parallel": 2, "startup_timeout": 600.0}
+# Servers get their role's sizes (embedded.default_server_settings: the library's, the CLI's and eval's
+# defaults are the same). A busy machine can take minutes to load a model: wait rather than fail the run.
+EMBEDDED_STARTUP: dict[str, Any] = {"startup_timeout": 600.0}
 EMBEDDED_REQUEST_TIMEOUT = 900.0
 
 
@@ -159,21 +157,21 @@ def evaluation_models(
                     embedded.embedded_pair(
                         embedded_local,
                         embedded_cloud,
-                        local_kwargs=dict(EMBEDDED_LOCAL_SERVER),
-                        cloud_kwargs=dict(EMBEDDED_CLOUD_SERVER),
+                        local_kwargs=dict(EMBEDDED_STARTUP),
+                        cloud_kwargs=dict(EMBEDDED_STARTUP),
                     )
                 )
                 servers = {"local": local_server, "cloud": cloud_server}
             elif start_local:
                 servers = {
                     "local": stack.enter_context(
-                        embedded.embedded_server(embedded_local, **EMBEDDED_LOCAL_SERVER)
+                        embedded.embedded_server(embedded_local, role="local", **EMBEDDED_STARTUP)
                     )
                 }
             else:
                 servers = {
                     "cloud": stack.enter_context(
-                        embedded.embedded_server(embedded_cloud, **EMBEDDED_CLOUD_SERVER)
+                        embedded.embedded_server(embedded_cloud, role="cloud", **EMBEDDED_STARTUP)
                     )
                 }
             if "local" in servers:

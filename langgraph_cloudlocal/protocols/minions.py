@@ -762,7 +762,9 @@ def build_minions(
                 in_excerpt = prompts.value_in_excerpt(answer, spec["chunk_text"])
                 if in_excerpt is False and answer is not None:
                     snapped = prompts.snap_to_excerpt(answer, spec["chunk_text"])
-                    if snapped is not None:  # a misspelt copy of a name in the excerpt: the excerpt's spelling
+                    if (
+                        snapped is not None
+                    ):  # a misspelt copy of a name in the excerpt: the excerpt's spelling
                         row["answer_as_written"] = answer
                         answer, in_excerpt = snapped, True
                 row |= {
