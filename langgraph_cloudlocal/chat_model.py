@@ -210,16 +210,22 @@ def _tool_reply_schema(specs: list[dict[str, Any]], must_call: bool, only: str |
         defs.update(parameters.pop("$defs", {}) or {})
         argument_schemas.append(parameters)
     arguments = argument_schemas[0] if len(argument_schemas) == 1 else {"anyOf": argument_schemas}
-    properties: dict[str, Any] = {
-        "action": {"type": "string", "enum": ["tool"] if must_call else ["tool", "answer"]},
-        "tool": {"type": "string", "enum": [s["name"] for s in chosen]},
-        "arguments": arguments,
+    call_shape: dict[str, Any] = {
+        "type": "object",
+        "properties": {
+            "action": {"type": "string", "enum": ["tool"]},
+            "tool": {"type": "string", "enum": [s["name"] for s in chosen]},
+            "arguments": arguments,
+        },
+        "required": ["action", "tool", "arguments"],
     }
-    required = ["action", "tool", "arguments"]
-    if not must_call:
-        properties["answer"] = {"type": "string"}
-        required.append("answer")
-    schema: dict[str, Any] = {"type": "object", "properties": properties, "required": required}
+    answer_shape = {
+        "type": "object",
+        "properties": {"action": {"type": "string", "enum": ["answer"]}, "answer": {"type": "string"}},
+        "required": ["action", "answer"],
+    }
+    # Two shapes, so that a tool call carries no answer text and an answer no arguments (short replies).
+    schema: dict[str, Any] = call_shape if must_call else {"anyOf": [call_shape, answer_shape]}
     if defs:
         schema["$defs"] = defs
 
@@ -249,8 +255,8 @@ def _tools_prompt(specs: list[dict[str, Any]], must_call: bool, only: str | None
     else:
         how = "Call a tool when you need it; once a tool result answers the request, answer the user."
         reply = (
-            'Reply with JSON: {"action": "tool" or "answer", "tool": name, "arguments": {...}, '
-            '"answer": your reply to the user when action is "answer"}.'
+            'Reply with JSON, either {"action": "tool", "tool": name, "arguments": {...}} or '
+            '{"action": "answer", "answer": your reply to the user}.'
         )
     return "You can use these tools:\n" + "\n".join(lines) + f"\n{how} {reply}"
 
@@ -813,6 +819,10 @@ class CloudLocalChatModel(BaseChatModel):
             SystemMessage(_tools_prompt(call.tools, call.must_call, call.only_tool)),
             *_plain_messages(messages),
         ]
+        if isinstance(messages[-1], ToolMessage) and not call.must_call:
+            # Small models call the same tool again and again; say what a result is for.
+            last = _text_of(prompt[-1])
+            prompt[-1] = HumanMessage(f'{last}\nIf this answers the request, reply with action "answer".')
         result = call_structured(
             model,
             prompt,
