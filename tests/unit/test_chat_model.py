@@ -408,3 +408,16 @@ def test_in_an_lcel_chain() -> None:
     chat = cascade(local_model(), cloud_model(), verifier="callable", verifier_fn=lambda q, s, a: 0.0)
     chain = ChatPromptTemplate.from_messages([("human", "Say {word}")]) | chat
     assert chain.invoke({"word": "hi"}).content == "local answer"
+
+
+def test_a_yardstick_policy_streams_its_answer_node_and_nothing_else() -> None:
+    cloud = cloud_model("cloud reads the memo")
+    chat = CloudLocalChatModel(local=local_model(), cloud=cloud, policy="cloud-only")
+    chunks = list(chat.stream([SystemMessage("Memo."), HumanMessage("Summary?")]))
+    contents = [str(c.content) for c in chunks]
+    assert "".join(contents) == "cloud reads the memo"
+    # the answer arrived from the node's own tokens, before the report chunk (which adds no text)
+    assert len(chunks) == 2 and contents == ["cloud reads the memo", ""]
+    assert (
+        "policy" not in chunks[0].response_metadata and chunks[-1].response_metadata["policy"] == "cloud-only"
+    )
