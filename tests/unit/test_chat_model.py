@@ -421,3 +421,21 @@ def test_a_yardstick_policy_streams_its_answer_node_and_nothing_else() -> None:
     assert (
         "policy" not in chunks[0].response_metadata and chunks[-1].response_metadata["policy"] == "cloud-only"
     )
+
+
+def test_a_score_equal_to_the_threshold_is_kept() -> None:
+    # "above the threshold escalates": equal is not above (the AdaSwitch rule)
+    chat = cascade(
+        local_model(), cloud_model(), verifier="callable", verifier_fn=lambda q, s, a: 0.5, threshold=0.5
+    )
+    assert chat.invoke(QUESTION).response_metadata["answered_by"] == "local"
+
+
+def test_a_tool_call_missing_a_required_argument_is_escalated() -> None:
+    local = local_model(answer=tool_json(a=6))  # no "b"
+    cloud = ScriptedChatModel(replies=[tool_json(a=6, b=7)], model_name="gpt-4o")
+    chat = cascade(local, cloud, verifier="callable", verifier_fn=lambda q, s, a: 0.0)
+    message = chat.bind_tools([multiply]).invoke([HumanMessage("What is 6 times 7?")])
+    decision = message.response_metadata["decisions"][-1]
+    assert decision["decision"] == "escalate" and "misses required argument(s) ['b']" in decision["reason"]
+    assert message.tool_calls[0]["args"] == {"a": 6, "b": 7}
