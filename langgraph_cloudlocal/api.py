@@ -392,7 +392,7 @@ class ChatCompletions:
         delta: dict[str, Any] = {}
         if message.tool_calls:
             delta["tool_calls"] = _openai_tool_calls(message, with_index=True)
-        finish = "tool_calls" if message.tool_calls else "stop"
+        finish = _finish(message)
         yield event([{"index": 0, "delta": delta, "finish_reason": finish}], cloudlocal=_report(message))
         yield event([], usage=_usage(message))
         yield "data: [DONE]\n\n"
@@ -426,6 +426,12 @@ def _openai_tool_calls(message: AIMessage, *, with_index: bool = False) -> list[
     return calls
 
 
+def _finish(message: AIMessage) -> str:
+    if message.tool_calls:
+        return "tool_calls"
+    return "length" if message.response_metadata.get("finish_reason") == "length" else "stop"
+
+
 def _usage(message: AIMessage) -> dict[str, Any]:
     counts = message.usage_metadata or {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
     return {
@@ -450,9 +456,7 @@ def completion_body(model_id: str, message: AIMessage) -> dict[str, Any]:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model_id,
-        "choices": [
-            {"index": 0, "message": reply, "finish_reason": "tool_calls" if message.tool_calls else "stop"}
-        ],
+        "choices": [{"index": 0, "message": reply, "finish_reason": _finish(message)}],
         "usage": _usage(message),
         "cloudlocal": _report(message),
     }

@@ -283,6 +283,7 @@ class _Reply:
     text: str = ""
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     answered_by: str = "local"
+    finish_reason: str = "stop"  # "length" when the answering call stopped at its token limit
     ledger: RawUsage = field(default_factory=dict)
     decisions: list[SwitchDecision] = field(default_factory=list)
     question: str = ""
@@ -595,6 +596,7 @@ class CloudLocalChatModel(BaseChatModel):
                 "model_name": self.model_name,
                 "policy": self.policy,
                 "answered_by": reply.answered_by,
+                "finish_reason": "tool_calls" if reply.tool_calls else reply.finish_reason,
                 "usage": usage,
                 "decisions": list(reply.decisions),
                 **reply.extra,
@@ -667,7 +669,7 @@ class CloudLocalChatModel(BaseChatModel):
                 config=self._child_config(run_manager, "local"),
             )
             draft, problem, result_usage, draft_message, tokens = (
-                _Reply(text=result.text.strip()),
+                _Reply(text=result.text.strip(), finish_reason=_finish_reason(result.message)),
                 None if result.text.strip() else "the local reply was empty",
                 result.usage,
                 result.message,
@@ -723,6 +725,7 @@ class CloudLocalChatModel(BaseChatModel):
                 )
             )
             reply.text, reply.tool_calls, reply.answered_by = draft.text, draft.tool_calls, "local"
+            reply.finish_reason = draft.finish_reason
             return reply
         reply.decisions.append(
             self._decide(
@@ -744,8 +747,11 @@ class CloudLocalChatModel(BaseChatModel):
                     self._roles.cloud, messages, call, run_manager, private_chars=sent_chars
                 )
         else:
-            text, usage = self._cloud_text(cloud_messages, run_manager, on_token, sent_chars)
-            final, problem = _Reply(text=text), None  # as streamed: the chunks join to it
+            text, usage, finish = self._cloud_text(cloud_messages, run_manager, on_token, sent_chars)
+            final, problem = (
+                _Reply(text=text, finish_reason=finish),
+                None,
+            )  # as streamed: the chunks join to it
         reply.ledger = merge_usage(reply.ledger, usage)
         if problem is not None:
             reply.decisions.append(
@@ -756,8 +762,10 @@ class CloudLocalChatModel(BaseChatModel):
                 )
             )
             reply.text, reply.tool_calls, reply.answered_by = draft.text, draft.tool_calls, "local"
+            reply.finish_reason = draft.finish_reason
             return reply
         reply.text, reply.tool_calls, reply.answered_by = final.text, final.tool_calls, "cloud"
+        reply.finish_reason = final.finish_reason
         return reply
 
     def _cloud_text(
@@ -766,8 +774,8 @@ class CloudLocalChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None,
         on_token: Callable[[str], None] | None,
         sent_chars: int,
-    ) -> tuple[str, RawUsage]:
-        """The cloud's answer; streamed token by token to ``on_token`` when given."""
+    ) -> tuple[str, RawUsage, str]:
+        """The cloud's answer, its usage and finish reason; streamed token by token to ``on_token`` when given."""
         cloud = self._roles.cloud
         if on_token is None:
             result: CallResult = call_text(
@@ -777,7 +785,7 @@ class CloudLocalChatModel(BaseChatModel):
                 private_chars=sent_chars,
                 config=self._child_config(run_manager, "cloud"),
             )
-            return result.text, result.usage
+            return result.text, result.usage, _finish_reason(result.message)
         import time
 
         from langgraph_cloudlocal.calls import bind_call_options
@@ -801,7 +809,7 @@ class CloudLocalChatModel(BaseChatModel):
             seconds=seconds,
             private_chars_to_cloud=sent_chars,
         )
-        return _text_of(message), usage
+        return _text_of(message), usage, _finish_reason(message)
 
     def _tool_draft(
         self,
@@ -994,6 +1002,12 @@ def _child_callbacks(run_manager: CallbackManagerForLLMRun) -> CallbackManager:
     manager.add_tags(run_manager.inheritable_tags)
     manager.add_metadata(run_manager.inheritable_metadata)
     return manager
+
+
+def _finish_reason(message: BaseMessage | None) -> str:
+    """OpenAI's finish reason of a reply: "length" when it stopped at its token limit, else "stop"."""
+    reason = (message.response_metadata or {}).get("finish_reason") if message is not None else None
+    return "length" if reason in ("length", "max_tokens") else "stop"
 
 
 def _check_unit(name: str, value: Any) -> None:

@@ -56,7 +56,7 @@ def endpoint(smollm2_spec: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 def _client(url: str, key: str = KEY) -> openai.OpenAI:
-    return openai.OpenAI(base_url=url, api_key=key, max_retries=0, timeout=120)
+    return openai.OpenAI(base_url=url, api_key=key, max_retries=0, timeout=300)
 
 
 def test_models_are_listed(endpoint: str) -> None:

@@ -236,3 +236,18 @@ def test_serving_beyond_loopback_needs_a_key() -> None:
     check_bind("0.0.0.0", "key")
     with pytest.raises(InputError, match="API key"):
         check_bind("0.0.0.0", None)
+
+
+def test_an_answer_cut_at_its_token_limit_finishes_with_length() -> None:
+    from langchain_core.language_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    models = Models(doubt=0.9)
+    models.cloud = GenericFakeChatModel(
+        messages=iter([AIMessage("cut sho", response_metadata={"finish_reason": "length"})])
+    )
+    body = client(models).post("/v1/chat/completions", json=BODY, headers=AUTH).json()
+    assert body["cloudlocal"]["answered_by"] == "cloud"
+    assert body["choices"][0]["finish_reason"] == "length"
+    kept = client(Models(doubt=0.1)).post("/v1/chat/completions", json=BODY, headers=AUTH).json()
+    assert kept["choices"][0]["finish_reason"] == "stop"
