@@ -70,7 +70,7 @@ def test_a_completion_through_the_openai_client(endpoint: str) -> None:
         model="cascade@0.0", messages=QUESTION, extra_body={"budget": {"max_cloud_calls": 1}}
     )
     assert reply.choices[0].message.role == "assistant"
-    assert reply.choices[0].finish_reason == "stop"
+    assert reply.choices[0].finish_reason in ("stop", "length")  # "length": cut at its token limit
     report = reply.usage.model_extra["cloudlocal"]
     assert report["local"]["calls"] >= 1 and report["local"]["model"] == "smollm2"
     assert reply.usage.prompt_tokens == report["local"]["input_tokens"] + report["cloud"]["input_tokens"]
@@ -85,7 +85,7 @@ def test_a_streamed_completion_joins_and_ends_with_usage(endpoint: str) -> None:
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     finish = [c for c in chunks if c.choices and c.choices[0].finish_reason]
-    assert len(finish) == 1 and finish[0].choices[0].finish_reason == "stop"
+    assert len(finish) == 1 and finish[0].choices[0].finish_reason in ("stop", "length")
     extra = finish[0].model_extra["cloudlocal"]
     assert extra["decisions"] and extra["answered_by"] in ("local", "cloud")
     usage = chunks[-1].usage
@@ -124,3 +124,46 @@ def test_a_document_file_for_a_minion_model(endpoint: str, tmp_path: Path) -> No
     assert report["document_chars"] == len("Memo: the Eastern region is led by Dana Ortiz.")
     assert report["private_chars_to_cloud"] == 0 and report["cloud_calls"] >= 1
     assert reply.model_extra["cloudlocal"]["policy"] == "minion"
+
+
+def test_the_cli_serves_the_endpoint(smollm2_spec: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    port = _free_port()
+    env = dict(os.environ, CLOUDLOCAL_API_KEY=KEY)
+    command = [sys.executable, "-m", "langgraph_cloudlocal.cli", "serve-api", "--port", str(port)]
+    process = subprocess.Popen(
+        [*command, "--local", smollm2_spec, "--cloud", smollm2_spec],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/v1"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                ids = [m.id for m in _client(url).models.list()]
+                break
+            except openai.APIConnectionError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        assert "cascade" in ids and "minions" in ids
+        with pytest.raises(openai.AuthenticationError):
+            _client(url, key="wrong").models.list()
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=20)[0]
+    assert KEY not in output  # the key never reaches the log
+    refused = subprocess.run(
+        [*command, "--host", "0.0.0.0"],
+        env=dict(os.environ, CLOUDLOCAL_API_KEY=""),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2 and "needs an API key" in refused.stderr
