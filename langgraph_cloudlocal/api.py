@@ -346,7 +346,7 @@ class ChatCompletions:
             if body.get("tool_choice") is not None:
                 options["tool_choice"] = body["tool_choice"]
         try:
-            chat._call_options(dict(options))  # the same checks the model runs, before any model call
+            chat.check_call_options(**options)  # the same checks the model runs, before any model call
         except (InputError, ValueError) as exc:
             raise RequestError(400, str(exc)) from exc
         if chat.policy in _PROTOCOL_POLICIES + ("adaswitch",) and options.get("context"):
@@ -399,7 +399,7 @@ class ChatCompletions:
 
 
 def _check_protocol_settings(chat: CloudLocalChatModel, settings: Mapping[str, Any]) -> None:
-    graph = chat._protocol_graph()
+    graph = chat.protocol_graph()
     from langgraph_cloudlocal.protocols.common import current_settings
 
     try:

@@ -397,7 +397,7 @@ class CloudLocalChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        call = self._call_options(kwargs)
+        call = self.check_call_options(**kwargs)
         messages = check_messages(messages)
         reply = self._respond(messages, call, run_manager, on_token=None)
         message = self._finish(reply, run_manager)
@@ -410,7 +410,7 @@ class CloudLocalChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        call = self._call_options(kwargs)
+        call = self.check_call_options(**kwargs)
         messages = check_messages(messages)
         streamed: list[str] = []
         for item in self._respond_streaming(messages, call, run_manager):
@@ -452,7 +452,9 @@ class CloudLocalChatModel(BaseChatModel):
     # ----------------------------------------------------------------------------------------------
     # Internals
 
-    def _call_options(self, kwargs: dict[str, Any]) -> _Call:
+    def check_call_options(self, **kwargs: Any) -> _Call:
+        """Check per-call options (``budget``, ``max_cloud_*``, ``threshold``, ``context``, bound tools)
+        before any model call; raises :class:`InputError` with what is wrong."""
         unknown = sorted(
             k for k in kwargs if k not in (*_CALL_OPTIONS, "tools", "tool_choice", *_IGNORED_OPTIONS)
         )
@@ -900,7 +902,8 @@ class CloudLocalChatModel(BaseChatModel):
     # ----------------------------------------------------------------------------------------------
     # Protocol policies
 
-    def _protocol_graph(self) -> Any:
+    def protocol_graph(self) -> Any:
+        """The compiled graph behind a protocol policy (built once, on first use)."""
         with self._lock:
             if self._graph is None:
                 from langgraph_cloudlocal.protocols import protocol_factory
@@ -960,7 +963,7 @@ class CloudLocalChatModel(BaseChatModel):
         context = call.context | self._remaining_caps(call)
         if self.policy == "adaswitch" and call.threshold != self.threshold:
             context.setdefault("threshold", call.threshold)
-        graph = self._protocol_graph()
+        graph = self.protocol_graph()
         config: dict[str, Any] = {"tags": [TAG_NOSTREAM, f"cloudlocal:{self.policy}"]}
         if run_manager is not None:
             config["callbacks"] = _without_message_streaming(_child_callbacks(run_manager))
