@@ -200,7 +200,16 @@ def _forced_tool(tool_choice: Any, names: list[str]) -> tuple[bool, str | None]:
     return True, name
 
 
-def _tool_reply_schema(specs: list[dict[str, Any]], must_call: bool, only: str | None) -> type[BaseModel]:
+class _ToolReply(BaseModel):
+    """A tool call or an answer, as the models write it (see :func:`_tool_reply_schema`)."""
+
+    action: str = "tool"
+    tool: str = ""
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    answer: str = ""
+
+
+def _tool_reply_schema(specs: list[dict[str, Any]], must_call: bool, only: str | None) -> type[_ToolReply]:
     """A schema class whose JSON schema constrains ``arguments`` to the tools' own parameters."""
     chosen = [s for s in specs if only is None or s["name"] == only]
     defs: dict[str, Any] = {}
@@ -229,12 +238,7 @@ def _tool_reply_schema(specs: list[dict[str, Any]], must_call: bool, only: str |
     if defs:
         schema["$defs"] = defs
 
-    class ToolReply(BaseModel):
-        action: str = "tool"
-        tool: str = ""
-        arguments: dict[str, Any] = Field(default_factory=dict)
-        answer: str = ""
-
+    class ToolReply(_ToolReply):
         @classmethod
         def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
             return schema
