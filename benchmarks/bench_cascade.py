@@ -8,7 +8,9 @@ For each item of a labelled JSONL set (``question``, ``answer``, ``document``), 
 * ``cascade@T``: ``CloudLocalChatModel(policy="cascade", threshold=T)`` — the local model answers, the
   verifier scores it, above ``T`` the cloud answers — for each threshold given.
 
-Scoring is the evaluation package's (``numeric`` for the arithmetic set). Cloud dollars are the ledger's
+Scoring is the evaluation package's (``numeric`` for the arithmetic set). The models sample at the
+server's default temperature and replies are cut at ``--max-tokens``: on a few items, a difference of one
+item between rows is noise. Cloud dollars are the ledger's
 (the embedded stand-in is priced as GPT-4o, as everywhere in this project). Figures are from whatever
 machine runs it: with other processes on the same cores, the seconds are not comparable.
 
