@@ -23,6 +23,8 @@ _EXPORTS: dict[str, str] = {
     "create_cloud_only": "langgraph_cloudlocal.protocols.baselines",
     "build_cloud_only": "langgraph_cloudlocal.protocols.baselines",
     "protocol_factory": "langgraph_cloudlocal.protocols",
+    # the chat-model entry point (the OpenAI-compatible endpoint is langgraph_cloudlocal.api)
+    "CloudLocalChatModel": "langgraph_cloudlocal.chat_model",
     "RunSettings": "langgraph_cloudlocal.protocols.common",
     "InputError": "langgraph_cloudlocal.protocols.common",
     # documents and chunks
@@ -43,6 +45,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "Budget",
     "ChunkStore",
+    "CloudLocalChatModel",
     "InputError",
     "ModelSpecError",
     "Price",
@@ -68,6 +71,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from langgraph_cloudlocal.chat_model import CloudLocalChatModel
     from langgraph_cloudlocal.decisions import SwitchDecision
     from langgraph_cloudlocal.embedded import embedded_pair, embedded_server
     from langgraph_cloudlocal.ledger import Budget, Price, PriceTable

@@ -124,6 +124,41 @@ def serve(
             server.stop()
 
 
+@app.command("serve-api")
+def serve_api(
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the endpoint.")] = 8000,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            envvar="CLOUDLOCAL_API_KEY",
+            show_envvar=True,
+            help="Clients must send 'Authorization: Bearer KEY' (needed beyond 127.0.0.1).",
+        ),
+    ] = None,
+    local: Annotated[str | None, typer.Option(help="Local model spec (default: embedded smollm2).")] = None,
+    cloud: Annotated[
+        str | None, typer.Option(help="Cloud model spec (default: embedded qwen2.5-coder-1.5b).")
+    ] = None,
+    documents_dir: Annotated[
+        Path | None, typer.Option(help='Folder whose files requests may name as documents ({"path": ...}).')
+    ] = None,
+) -> None:
+    """Serve the protocols as an OpenAI-compatible endpoint (/v1/chat/completions, /v1/models)."""
+    from langgraph_cloudlocal import api
+
+    api.check_bind(host, api_key)  # before any model server starts
+    if documents_dir is not None and not documents_dir.is_dir():
+        raise CliUsageError(f"--documents-dir {documents_dir} is not a folder")
+    with _model_specs(local, cloud) as (local_spec, cloud_spec):
+        app_ = api.create_app(local_spec, cloud_spec, api_key=api_key, documents_dir=documents_dir)
+        out.print(
+            f"OpenAI-compatible endpoint: http://{host}:{port}/v1  (models: {', '.join(api.DEFAULT_MODELS)})"
+        )
+        api.serve(app_, host=host, port=port)
+
+
 @contextlib.contextmanager
 def _model_specs(
     local: str | None, cloud: str | None, *, need_cloud: bool = True

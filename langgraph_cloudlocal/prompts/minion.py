@@ -58,23 +58,35 @@ def _transcript_text(transcript: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
-def first_message_messages(question: str) -> list[BaseMessage]:
+def _history_text(history: Sequence[dict]) -> str:
+    """Earlier questions of the conversation (a thread) and the answers given; never the documents."""
+    if not history:
+        return ""
+    lines = [
+        f"User asked: {turn['question'].strip()}\nYou answered: {turn['answer'].strip()}" for turn in history
+    ]
+    return "Earlier in this conversation:\n" + "\n".join(lines) + "\n\n"
+
+
+def first_message_messages(question: str, history: Sequence[dict] = ()) -> list[BaseMessage]:
     """The supervisor writes its first question to the worker."""
     return [
         SystemMessage(SUPERVISOR_SYSTEM),
         HumanMessage(
-            f"User's question: {question}\n\n"
+            f"{_history_text(history)}User's question: {question}\n\n"
             'Write your first question to the assistant. JSON: {"message": "..."}'
         ),
     ]
 
 
-def decide_messages(question: str, transcript: Sequence[dict], rounds_left: int) -> list[BaseMessage]:
+def decide_messages(
+    question: str, transcript: Sequence[dict], rounds_left: int, history: Sequence[dict] = ()
+) -> list[BaseMessage]:
     """After a worker reply: answer, or ask again (``rounds_left`` more questions allowed)."""
     return [
         SystemMessage(SUPERVISOR_SYSTEM),
         HumanMessage(
-            f"User's question: {question}\n\nConversation so far:\n{_transcript_text(transcript)}\n\n"
+            f"{_history_text(history)}User's question: {question}\n\nConversation so far:\n{_transcript_text(transcript)}\n\n"
             f"You may ask {rounds_left} more question(s). If you can answer the user's question, answer. "
             "Otherwise ask the assistant what is missing.\n"
             'JSON: {"decision": "answer" or "ask", "message": "next question if ask", '
@@ -83,12 +95,14 @@ def decide_messages(question: str, transcript: Sequence[dict], rounds_left: int)
     ]
 
 
-def final_messages(question: str, transcript: Sequence[dict]) -> list[BaseMessage]:
+def final_messages(
+    question: str, transcript: Sequence[dict], history: Sequence[dict] = ()
+) -> list[BaseMessage]:
     """The last round: the supervisor must answer from the conversation."""
     return [
         SystemMessage(SUPERVISOR_SYSTEM),
         HumanMessage(
-            f"User's question: {question}\n\nConversation so far:\n{_transcript_text(transcript)}\n\n"
+            f"{_history_text(history)}User's question: {question}\n\nConversation so far:\n{_transcript_text(transcript)}\n\n"
             "No more questions are allowed: give your best final answer now.\n"
             'JSON: {"answer": "...", "reason": "why"}'
         ),

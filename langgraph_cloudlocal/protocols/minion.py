@@ -84,6 +84,9 @@ class MinionState(TypedDict, total=False):
     store_ids: list[str]  # the documents' ids in the chunk store, once the worker has retrieved
     local_final: bool  # the cloud budget ran out: the worker's next reply is the answer
     done: bool
+    # Earlier questions on this thread and their answers, {"question", "answer"}: the cloud sees them (a
+    # follow-up may refer to them); the documents it never sees.
+    history: Annotated[list, operator.add]
     answer: str
     ledger: UsageField
     usage: dict[str, Any]
@@ -92,6 +95,7 @@ class MinionState(TypedDict, total=False):
 
 class MinionOutput(ProtocolOutput, total=False):
     transcript: list[dict[str, Any]]
+    history: list[dict[str, Any]]
 
 
 def _prompt_text(messages: list[Any]) -> str:
@@ -130,7 +134,14 @@ def build_minion(
             documents=documents,
             answer=answer,
         )
-        return {"answer": answer, "usage": usage, "ledger": ledger, "decisions": decisions, "done": True}
+        return {
+            "answer": answer,
+            "usage": usage,
+            "ledger": ledger,
+            "decisions": decisions,
+            "done": True,
+            "history": [{"question": question, "answer": answer}],
+        }
 
     def supervisor(state: MinionState, runtime: Runtime[Any]) -> dict[str, Any]:
         if not state.get("done"):
@@ -152,14 +163,15 @@ def build_minion(
         )
         _, cloud_model = roles.for_run(run)
         transcript = list(state.get("transcript") or [])
+        history = list(state.get("history") or [])
         done_rounds = int(state.get("round") or 0)
         last_round = done_rounds >= run.max_rounds
         if done_rounds == 0:
-            messages, schema = prompts.first_message_messages(question), prompts.FirstMessage
+            messages, schema = prompts.first_message_messages(question, history), prompts.FirstMessage
         elif last_round:
-            messages, schema = prompts.final_messages(question, transcript), prompts.FinalAnswer
+            messages, schema = prompts.final_messages(question, transcript, history), prompts.FinalAnswer
         else:
-            messages = prompts.decide_messages(question, transcript, run.max_rounds - done_rounds)
+            messages = prompts.decide_messages(question, transcript, run.max_rounds - done_rounds, history)
             schema = prompts.SupervisorTurn  # type: ignore[assignment]
         refusal = budget_refusal(state.get("ledger"), run, cloud_model, roles.prices, _prompt_text(messages))
         if refusal:

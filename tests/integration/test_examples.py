@@ -29,6 +29,8 @@ KEYLESS: dict[str, tuple[list[str], list[str]]] = {
         ["--protocol", "minion"],
         ["supervisor: ASK", "progress: round=1", "answer:", "cloud $"],
     ),
+    "chat_model_react_agent.py": ([], ["question:", "decision:", "turns:", "  ai [", "usage: local"]),
+    "minions_conversation.py": ([], ["turn 1:", "turn 2:", "the cloud saw 1 earlier turn(s)", "cloud $"]),
 }
 NEEDS_KEY = {"ollama_and_openai.py"}
 
