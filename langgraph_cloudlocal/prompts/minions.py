@@ -366,7 +366,7 @@ def best_local_answer(rows: Sequence[dict[str, Any]]) -> str | None:
 # --------------------------------------------------------------------------------------------------
 # Whose fact is it? (names that share a word with the task's entity are the classic distractor)
 
-_NAME = re.compile(r"\b[A-Z][\w&'’-]*(?:\s+(?:of|de|&|and|van|von)?\s*[A-Z][\w&'’-]*)+")
+_NAME = re.compile(r"\b[A-Z][\w&'’-]*(?:\s+(?:of|de|&|van|von)?\s*[A-Z][\w&'’-]*)+")
 
 
 def _words(text: str) -> set[str]:

@@ -108,8 +108,10 @@ class MinionsSettings(RunSettings):
     retrieval_min_chars: int = 0
     top_k: int = 4
     # A task that names an entity runs on the chunks that contain the name (all of them, however many
-    # retrieval would rank), else on the top_k; off: retrieval (or every chunk) only.
+    # retrieval would rank), else on the top_k; off: retrieval (or every chunk) only. A "name" found in
+    # more than max_named_chunks chunks does not pick chunks out (a year, a common word): retrieval ranks.
     match_entity: bool = True
+    max_named_chunks: int = 12
     # The supervisor reads the workers' values; with quotes_to_cloud also their quoted sentences
     # (more context for the cloud, more private text sent: measured as quoted_chars_to_cloud).
     quotes_to_cloud: bool = False
@@ -389,6 +391,14 @@ def best_attributed(rows: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]
     return kept, aside
 
 
+def tasks_allowed(question: str, max_tasks: int) -> int:
+    """How many tasks the plan may hold: one per distinct name in the question ("Marlow Textiles or
+    Marlow Analytics": 2) when it names any, else ``max_tasks``. A small planner fills every slot it is
+    given, and its extra tasks ("2023", "Porto") cost jobs and cloud tokens for nothing."""
+    names = {prompts.normalized(n) for n in prompts.names_in(question)}
+    return max(1, min(max_tasks, len(names))) if names else max_tasks
+
+
 def _prompt_text(messages: Sequence[Any]) -> str:
     return "\n".join(str(m.content) for m in messages)
 
@@ -523,7 +533,7 @@ def build_minions(
             else:
                 wanted = prompts.normalized(entity)
                 named = [c for c in state.get("chunks") or [] if wanted in prompts.normalized(c["text"])]
-            if named:
+            if named and len(named) <= run.max_named_chunks:
                 return named, "named"
         if state.get("retrieval"):
             query = task.query.strip() or " ".join(x for x in (entity, task.task.strip()) if x)
@@ -603,10 +613,11 @@ def build_minions(
             tasks = [prompts.PlannedTask(task=question, query=question, advice="")]
             how = "no cloud plan (budget): the question itself is the only task"
         else:
+            allowed = tasks_allowed(question, run.max_tasks_per_round)
             result = call_structured(
                 cloud_model,
                 messages,
-                prompts.plan_schema(run.max_tasks_per_round),
+                prompts.plan_schema(allowed),
                 retries=run.structured_retries,
                 max_tokens=run.cloud_max_tokens,
                 private_chars=0,  # the cloud never sees the documents
@@ -615,8 +626,8 @@ def build_minions(
             update["ledger"] = result.usage
             tokens = result.tokens
             tasks = [t for t in (result.value.tasks if result.value else []) if t.task.strip()]
-            dropped_tasks = max(0, len(tasks) - run.max_tasks_per_round)
-            tasks = tasks[: run.max_tasks_per_round]
+            dropped_tasks = max(0, len(tasks) - allowed)
+            tasks = tasks[:allowed]
             if not tasks:
                 problem = result.error or "the plan had no tasks"
                 decisions.append(
@@ -632,10 +643,13 @@ def build_minions(
                     )
                 )
                 tasks = [prompts.PlannedTask(task=question, query=question, advice="")]
+            limit = (
+                f"max_tasks_per_round={run.max_tasks_per_round}"
+                if allowed == run.max_tasks_per_round
+                else f"the question's {allowed} name(s)"
+            )
             how = f"{len(tasks)} task(s) planned by the cloud" + (
-                f" ({dropped_tasks} more dropped by max_tasks_per_round={run.max_tasks_per_round})"
-                if dropped_tasks
-                else ""
+                f" ({dropped_tasks} more dropped by {limit})" if dropped_tasks else ""
             )
         jobs, sources, unread = make_jobs(state, run, tasks, round_number)
         chosen = {

@@ -314,16 +314,29 @@ def test_copied_template_is_no_answer_and_made_up_citations_are_flagged() -> Non
     assert storeroom["citation_in_excerpt"] is False
     doubtful = next(d for d in out["decisions"] if d["decision"] == "doubtful_findings")
     assert doubtful["reason"].startswith("1 job(s) copied the prompt's template")
-    assert "1 finding(s) cite words not in their excerpt" in doubtful["reason"]
+    # The made-up finding's value (9,000) is not in its excerpt while 7,300 is: set aside, never shown.
+    assert storeroom["value_in_excerpt"] is False and budget["value_in_excerpt"] is True
+    assert "1 finding(s) set aside for a better-attributed one" in doubtful["reason"]
     assert doubtful["score"] == pytest.approx(2 / 3)
     synthesis_prompt = cloud.prompts("synthesize")[0]
     assert "short answer, or null" not in synthesis_prompt  # the copied template never reaches the cloud
-    # One line for the task, its two distinct values with how many excerpts agree; the made-up quote is
-    # flagged; the quotes themselves stay local unless quotes_to_cloud is set.
-    assert "1. Find the budget: " in synthesis_prompt
-    assert "9,000 euros (1 excerpt(s), its quote is not in the excerpt)" in synthesis_prompt
-    assert "7,300 euros (1 excerpt(s))" in synthesis_prompt
-    assert "A budget of 7,300 EUROS" not in synthesis_prompt
+    # One line for the task with the value and how many excerpts agree; the quotes stay local unless
+    # quotes_to_cloud is set.
+    assert "1. Find the budget: 7,300 euros (1 excerpt(s))" in synthesis_prompt
+    assert "9,000" not in synthesis_prompt and "A budget of 7,300 EUROS" not in synthesis_prompt
+
+
+def test_a_finding_whose_quote_is_not_in_its_excerpt_is_flagged_to_the_cloud() -> None:
+    def worker(messages: list[BaseMessage]) -> str:
+        if "7,300" in excerpt_of(messages):  # the right value, with a quote the excerpt does not hold
+            return job_reply("7,300 euros", "the budget is 7,300 euros in total")
+        return job_reply(None)
+
+    cloud = Cloud([plan("Find the budget")], [synth("final", "7,300 euros")])
+    out = run(cloud, local_model(worker))
+    doubtful = next(d for d in out["decisions"] if d["decision"] == "doubtful_findings")
+    assert "1 finding(s) cite words not in their excerpt" in doubtful["reason"]
+    assert "7,300 euros (1 excerpt(s), its quote is not in the excerpt)" in cloud.prompts("synthesize")[0]
 
 
 def test_no_doubtful_findings_decision_when_every_citation_is_found() -> None:
@@ -384,7 +397,9 @@ def test_job_timeout() -> None:
     cloud = Cloud([plan("Find the budget")], [synth("final", "7,300 euros")])
     started = time.perf_counter()
     out = run(cloud, local_model(slow), job_retries=0, job_timeout_s=0.2)
-    assert time.perf_counter() - started < 5.0  # the run did not wait for the slow job (margin for a busy machine)
+    assert (
+        time.perf_counter() - started < 5.0
+    )  # the run did not wait for the slow job (margin for a busy machine)
     failed = [j for j in out["jobs"] if j["failed"]]
     assert len(failed) == 1 and failed[0]["error"].startswith("JobTimeout")
 
@@ -896,3 +911,34 @@ def test_chunk_store_and_its_older_name_store_are_one_argument(store: Any) -> No
     cloud = Cloud([plan("x")], [synth("final", "x")])
     with pytest.raises(InputError, match="give the ChunkStore once"):
         create_minions(local_model(), cloud.model, chunk_store=store, store=object())
+
+
+def test_the_plan_holds_one_task_per_name_in_the_question() -> None:
+    from langgraph_cloudlocal.protocols.minions import tasks_allowed
+
+    assert tasks_allowed("Who is the chief executive of Brevik Textiles?", 4) == 1
+    assert tasks_allowed("Combined revenue of Garnet Health, Oakham Pharma and Westbury Textiles?", 4) == 3
+    assert tasks_allowed("Which has more staff: Ivers Marine or Ivers Systems?", 4) == 2
+    assert tasks_allowed("What was Q3 revenue?", 4) == 4  # no names: the setting decides
+    assert tasks_allowed("Compare A Co, B Co, C Co, D Co and E Co.", 3) == 3  # never above the setting
+    # A question naming one company: the (scripted) cloud plans three tasks, the harness keeps one.
+    cloud = Cloud([plan("a", "b", "c")], [synth("final", "x")])
+    out = create_minions(local_model(), cloud.model, max_rounds=1, **SMALL).invoke(
+        {"question": "What is the budget of the Quillfeather Project?", "documents": [DOC]}
+    )
+    assert {j["task"] for j in out["jobs"]} == {"a"}
+    planned = next(d for d in out["decisions"] if d["decision"] == "plan")
+    assert "2 more dropped by the question's 1 name(s)" in planned["reason"]
+
+
+def test_an_entity_in_too_many_chunks_picks_none_out() -> None:
+    review = REVIEW + "".join(
+        f"\n\n## Filler {i}\n\nIn 2023 nothing happened at Filler {i}." for i in range(14)
+    )
+    cloud = Cloud([plan({"entity": "2023", "task": "anything"})], [synth("final", "x")])
+    out = create_minions(local_model(revenue_worker), cloud.model, max_rounds=1, max_named_chunks=12).invoke(
+        {"question": "What happened in 2023?", "documents": [review]}
+    )
+    # "2023" is in 17 chunks (> max_named_chunks): no retrieval store here, so every chunk is read, and the
+    # decision says so rather than pretending the name picked them.
+    assert {j["chosen_by"] for j in out["jobs"]} == {"all"}
