@@ -40,14 +40,14 @@ def demo_models(*, need_cloud: bool = True) -> Iterator[tuple[str, str]]:
         try:
             embedded.verify_model(cloud_name)
         except embedded.EmbeddedModelError:
-            cloud_name = embedded.DEFAULT_LOCAL_MODEL
+            cloud_name = embedded.TEST_MODEL
         if local is None:
-            embedded.pull(embedded.DEFAULT_LOCAL_MODEL)  # a no-op when cached (98 MB otherwise)
-        if need_cloud and cloud is None and local is None and cloud_name != embedded.DEFAULT_LOCAL_MODEL:
-            say(f"starting embedded models: {embedded.DEFAULT_LOCAL_MODEL} (local), {cloud_name} (cloud)...")
+            embedded.pull(embedded.TEST_MODEL)  # a no-op when cached (98 MB otherwise)
+        if need_cloud and cloud is None and local is None and cloud_name != embedded.TEST_MODEL:
+            say(f"starting embedded models: {embedded.TEST_MODEL} (local), {cloud_name} (cloud)...")
             local_server, cloud_server = stack.enter_context(
                 embedded.embedded_pair(
-                    embedded.DEFAULT_LOCAL_MODEL,
+                    embedded.TEST_MODEL,
                     cloud_name,
                     local_kwargs={"register": False},
                     cloud_kwargs={"register": False},
@@ -56,13 +56,13 @@ def demo_models(*, need_cloud: bool = True) -> Iterator[tuple[str, str]]:
             yield local_server.spec, cloud_server.spec
             return
         if local is None:
-            say(f"starting embedded model {embedded.DEFAULT_LOCAL_MODEL}...")
+            say(f"starting embedded model {embedded.TEST_MODEL}...")
             server = stack.enter_context(
-                embedded.embedded_server(embedded.DEFAULT_LOCAL_MODEL, register=False)
+                embedded.embedded_server(embedded.TEST_MODEL, register=False)
             )
             local = server.spec
         if cloud is None:
-            if need_cloud and cloud_name == embedded.DEFAULT_LOCAL_MODEL:
+            if need_cloud and cloud_name == embedded.TEST_MODEL:
                 say(
                     "note: Qwen2.5-Coder-1.5B is not pulled (`cloudlocal pull qwen2.5-coder-1.5b`); "
                     "SmolLM2 plays the cloud model too"

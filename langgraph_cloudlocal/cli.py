@@ -52,7 +52,7 @@ def pull(
     models: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Embedded models to fetch (smollm2, qwen2.5-coder-1.5b, qwen2.5-coder-0.5b, embeddings, all)."
+            help="Embedded models to fetch (smollm2, gemma-3-270m, qwen2.5-coder-0.5b, qwen2.5-coder-1.5b, embeddings, all)."
         ),
     ] = None,
 ) -> None:
@@ -80,7 +80,8 @@ def _pull_embeddings() -> Path:
 @app.command()
 def serve(
     models: Annotated[
-        list[str] | None, typer.Argument(help="Models to serve; default: smollm2 qwen2.5-coder-1.5b.")
+        list[str] | None,
+        typer.Argument(help="Models to serve; default: qwen2.5-coder-0.5b qwen2.5-coder-1.5b."),
     ] = None,
     port: Annotated[
         int | None, typer.Option(help="Port of the first server (the next ones count up).")
@@ -137,7 +138,9 @@ def serve_api(
             help="Clients must send 'Authorization: Bearer KEY' (needed beyond 127.0.0.1).",
         ),
     ] = None,
-    local: Annotated[str | None, typer.Option(help="Local model spec (default: embedded smollm2).")] = None,
+    local: Annotated[
+        str | None, typer.Option(help="Local model spec (default: embedded qwen2.5-coder-0.5b).")
+    ] = None,
     cloud: Annotated[
         str | None, typer.Option(help="Cloud model spec (default: embedded qwen2.5-coder-1.5b).")
     ] = None,
@@ -299,7 +302,9 @@ def run(
     ] = None,
     local: Annotated[
         str | None,
-        typer.Option(help="Local model spec, e.g. ollama:llama3.2:3b (default: embedded smollm2)."),
+        typer.Option(
+            help="Local model spec, e.g. ollama:llama3.2:3b (default: embedded qwen2.5-coder-0.5b)."
+        ),
     ] = None,
     cloud: Annotated[
         str | None,
@@ -436,7 +441,9 @@ def evaluate(
     out_dir: Annotated[
         Path, typer.Option("--out", help="Output folder: results.jsonl, report.md, cost_accuracy.png.")
     ],
-    local: Annotated[str | None, typer.Option(help="Local model spec (default: embedded smollm2).")] = None,
+    local: Annotated[
+        str | None, typer.Option(help="Local model spec (default: embedded qwen2.5-coder-0.5b).")
+    ] = None,
     cloud: Annotated[
         str | None, typer.Option(help="Cloud model spec (default: embedded qwen2.5-coder-1.5b).")
     ] = None,
@@ -485,7 +492,9 @@ def evaluate(
 def examine(
     dataset: Annotated[Path, typer.Option("--dataset", help="Labelled JSONL (question, answer).")],
     out_path: Annotated[Path, typer.Option("--out", help="Trajectory file (appended; resumable).")],
-    local: Annotated[str | None, typer.Option(help="Local model spec (default: embedded smollm2).")] = None,
+    local: Annotated[
+        str | None, typer.Option(help="Local model spec (default: embedded qwen2.5-coder-0.5b).")
+    ] = None,
     cloud: Annotated[
         str | None, typer.Option(help="Cloud model spec (default: embedded qwen2.5-coder-1.5b).")
     ] = None,
@@ -539,7 +548,9 @@ def calibrate(
     thresholds: Annotated[
         str, typer.Option(help="Comma-separated thresholds to sweep.")
     ] = "0.1,0.3,0.5,0.7,0.9",
-    local: Annotated[str | None, typer.Option(help="Local model spec (default: embedded smollm2).")] = None,
+    local: Annotated[
+        str | None, typer.Option(help="Local model spec (default: embedded qwen2.5-coder-0.5b).")
+    ] = None,
     cloud: Annotated[
         str | None, typer.Option(help="Cloud model spec (default: embedded qwen2.5-coder-1.5b).")
     ] = None,

@@ -129,7 +129,10 @@ MODELS: dict[str, EmbeddedModel] = {
     )
 }
 
-DEFAULT_LOCAL_MODEL = "smollm2"
+# The demo's and eval's worker, chosen by measurement (benchmarks/bench_workers.py, README "Does it pay
+# off?"); SmolLM2 stays the model of the tests and examples, for speed.
+DEFAULT_LOCAL_MODEL = "qwen2.5-coder-0.5b"
+TEST_MODEL = "smollm2"
 DEFAULT_CLOUD_MODEL = "qwen2.5-coder-1.5b"
 
 
@@ -615,6 +618,7 @@ if __name__ == "__main__":
 __all__ = [
     "DEFAULT_CLOUD_MODEL",
     "DEFAULT_LOCAL_MODEL",
+    "TEST_MODEL",
     "MODELS",
     "EmbeddedModel",
     "EmbeddedModelError",

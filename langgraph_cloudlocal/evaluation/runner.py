@@ -9,7 +9,7 @@ or Ctrl-C and only what is missing (or failed) runs.
 Models: ``local`` / ``cloud`` are specs (``"ollama:llama3.2:3b"``, ``"openai:gpt-4o"``,
 ``"openai-compatible:NAME@URL"``...) or chat model instances. A role left out falls back to its
 environment variable (``CLOUDLOCAL_LOCAL_MODEL`` / ``CLOUDLOCAL_CLOUD_MODEL``), then to the embedded
-models (SmolLM2-135M local, Qwen2.5-Coder-1.5B as the cloud stand-in), started on loopback for the
+models (Qwen2.5-Coder-0.5B local, Qwen2.5-Coder-1.5B as the cloud stand-in), started on loopback for the
 run at temperature 0, so an evaluation runs on a fresh machine with no key.
 """
 
@@ -49,7 +49,7 @@ from langgraph_cloudlocal.evaluation.results import (
     result_key,
 )
 
-DEFAULT_EMBEDDED_LOCAL = "smollm2"
+DEFAULT_EMBEDDED_LOCAL = "qwen2.5-coder-0.5b"  # embedded.DEFAULT_LOCAL_MODEL: the measured best worker
 DEFAULT_EMBEDDED_CLOUD = "qwen2.5-coder-1.5b"
 # Servers get their role's sizes (embedded.default_server_settings: the library's, the CLI's and eval's
 # defaults are the same). A busy machine can take minutes to load a model: wait rather than fail the run.
