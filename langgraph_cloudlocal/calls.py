@@ -301,24 +301,6 @@ def _message_from_cut_off_reply(exc: Exception) -> AIMessage | None:
     return AIMessage(content=text, usage_metadata=metadata, response_metadata=response_metadata)
 
 
-def quoted_chars(prompt: str, documents: Sequence[str], window: int = 40) -> int:
-    """Characters of ``prompt`` that repeat some document verbatim in runs of at least ``window`` chars.
-
-    Used to measure how much private text reaches the cloud indirectly (quotes relayed by the local
-    model). Probes every ``window // 2`` characters, so it is fast on long documents and may miss runs
-    shorter than ``window``.
-    """
-    if not documents or len(prompt) < window:
-        return 0
-    covered = bytearray(len(prompt))
-    step = max(1, window // 2)
-    for start in range(0, len(prompt) - window + 1, step):
-        probe = prompt[start : start + window]
-        if any(probe in doc for doc in documents):
-            covered[start : start + window] = b"\x01" * window
-    return int(sum(covered))
-
-
 # --------------------------------------------------------------------------------------------------
 # Calls
 
@@ -328,16 +310,12 @@ def call_text(
     messages: Sequence[BaseMessage],
     *,
     max_tokens: int | None = None,
-    private_chars: int = 0,
-    documents: Sequence[str] | None = None,
     logprobs: bool = False,
     config: dict[str, Any] | None = None,
 ) -> CallResult:
     """One plain chat call; raises :class:`ModelCallError` when the server cannot be reached."""
     runnable = bind_call_options(resolved.model, max_tokens=max_tokens, logprobs=logprobs)
-    return _invoke(
-        resolved, runnable, messages, private_chars=private_chars, documents=documents, config=config
-    )
+    return _invoke(resolved, runnable, messages, config=config)
 
 
 def _invoke(
@@ -345,10 +323,10 @@ def _invoke(
     runnable: Any,
     messages: Sequence[BaseMessage],
     *,
-    private_chars: int,
-    documents: Sequence[str] | None,
     config: dict[str, Any] | None,
 ) -> CallResult:
+    """Send one request. A cloud request's text goes into the usage it returns, so that the privacy
+    report is measured from what was sent whatever the protocol (langgraph_cloudlocal.privacy)."""
     prompt = _prompt_text(messages)
     prompt_tokens = approx_tokens(prompt)
     if prompt_tokens > PROMPT_TOKEN_CEILING:
@@ -369,15 +347,13 @@ def _invoke(
     if not isinstance(message, AIMessage):  # pragma: no cover - every chat model returns one
         message = AIMessage(content=str(message))
     input_tokens, output_tokens, cached = usage_of(message, prompt)
-    quoted = quoted_chars(prompt, documents) if (resolved.role == "cloud" and documents) else 0
     usage = usage_delta(
         resolved.role,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         cached_tokens=cached,
         seconds=seconds,
-        private_chars_to_cloud=private_chars,
-        quoted_chars_to_cloud=quoted,
+        cloud_request=prompt if resolved.role == "cloud" else None,
     )
     return CallResult(_text_of(message), message, usage, seconds)
 
@@ -389,8 +365,6 @@ def call_structured(
     *,
     retries: int = 2,
     max_tokens: int | None = None,
-    private_chars: int = 0,
-    documents: Sequence[str] | None = None,
     constrained: bool = True,
     logprobs: bool = False,
     config: dict[str, Any] | None = None,
@@ -414,15 +388,7 @@ def call_structured(
     error: str | None = None
     message: AIMessage | None = None
     for attempt in range(1, retries + 2):
-        result = _invoke(
-            resolved,
-            runnable,
-            conversation,
-            # The documents are sent once; a retry repeats the prompt, so count what it carries again.
-            private_chars=private_chars,
-            documents=documents,
-            config=config,
-        )
+        result = _invoke(resolved, runnable, conversation, config=config)
         usage = merge_usage(usage, result.usage)
         raws.append(result.text)
         message = result.message
