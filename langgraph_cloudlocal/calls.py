@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -24,6 +24,8 @@ from langgraph_cloudlocal.ledger import RawUsage, approx_tokens, merge_usage, us
 from langgraph_cloudlocal.models import ResolvedModel
 
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
+# (usage of the attempts so far, text of the next attempt) -> why it must not be sent, or None
+RetryRefusal = Callable[[RawUsage, str], "str | None"]
 
 
 class ModelCallError(RuntimeError):
@@ -368,11 +370,14 @@ def call_structured(
     constrained: bool = True,
     logprobs: bool = False,
     config: dict[str, Any] | None = None,
+    retry_refusal: RetryRefusal | None = None,
 ) -> StructuredResult[SchemaT]:
     """Ask for a ``schema`` object; repair, then retry with the error, up to ``retries`` more times.
 
     Returns a failed result (``value=None``) with the raw text instead of raising for bad output.
     Connection errors still raise :class:`ModelCallError` (the node's retry policy handles those).
+    ``retry_refusal(usage_so_far, retry_prompt)`` is asked before each retry (a retry is a full call:
+    the prompt again, plus the schema); a reason stops the retries there (budgets use it).
     """
     json_schema = schema.model_json_schema() if constrained else None
     runnable = bind_call_options(
@@ -388,6 +393,11 @@ def call_structured(
     error: str | None = None
     message: AIMessage | None = None
     for attempt in range(1, retries + 2):
+        if attempt > 1 and retry_refusal is not None:
+            refused = retry_refusal(usage, _prompt_text(conversation))
+            if refused:
+                error = f"{error}; not asked again: {refused}"
+                break
         result = _invoke(resolved, runnable, conversation, config=config)
         usage = merge_usage(usage, result.usage)
         raws.append(result.text)

@@ -79,6 +79,7 @@ from langgraph_cloudlocal.protocols.common import (
     RunSettings,
     UsageField,
     budget_refusal,
+    budget_retry_guard,
     budget_stop_decision,
     check_input,
     current_settings,
@@ -508,6 +509,7 @@ def build_adaswitch(
             prompts.StepReply,
             retries=run.structured_retries,
             max_tokens=run.cloud_max_tokens,
+            retry_refusal=budget_retry_guard(state.get("ledger"), run, cloud_model, roles.prices),
         )
         decisions: list[SwitchDecision] = []
         value = result.value

@@ -15,7 +15,7 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.types import RetryPolicy, interrupt
 from typing_extensions import TypedDict  # pydantic (Studio's schemas) rejects typing.TypedDict on 3.11
 
-from langgraph_cloudlocal.calls import ModelCallError
+from langgraph_cloudlocal.calls import ModelCallError, RetryRefusal
 from langgraph_cloudlocal.decisions import SwitchDecision, emit_decision, make_decision
 from langgraph_cloudlocal.ledger import (
     Budget,
@@ -242,6 +242,24 @@ def budget_refusal(
         if approved is True or (isinstance(approved, Mapping) and approved.get("allow") is True):
             return None
     return reason
+
+
+def budget_retry_guard(
+    usage: Mapping[str, Any] | None, settings: RunSettings, cloud: ResolvedModel, prices: PriceTable
+) -> RetryRefusal | None:
+    """The ``retry_refusal`` of a structured cloud call: a repair retry is a full cloud call, so it is
+    checked against the budget like the first attempt (without asking a human: it stops the retries)."""
+    budget = settings.budget()
+    if budget.unlimited:
+        return None
+    price = prices.for_model("cloud", cloud.model_name)
+
+    def refusal(used: RawUsage, next_prompt: str) -> str | None:
+        return budget.refusal(
+            merge_usage(usage, used), next_input_tokens=approx_tokens(next_prompt), cloud_price=price
+        )
+
+    return refusal
 
 
 def budget_stop_decision(protocol: str, node: str, reason: str, step: int | None) -> SwitchDecision:

@@ -38,6 +38,7 @@ from langgraph_cloudlocal.protocols.common import (
     RunSettings,
     UsageField,
     budget_refusal,
+    budget_retry_guard,
     budget_stop_decision,
     check_input,
     current_settings,
@@ -161,6 +162,7 @@ def build_minion(
             schema,
             retries=run.structured_retries,
             max_tokens=run.cloud_max_tokens,
+            retry_refusal=budget_retry_guard(state.get("ledger"), run, cloud_model, roles.prices),
         )
         value: Any = result.value
         next_round = done_rounds + 1

@@ -68,6 +68,7 @@ from langgraph_cloudlocal.protocols.common import (
     RunSettings,
     UsageField,
     budget_refusal,
+    budget_retry_guard,
     budget_stop_decision,
     check_input,
     current_settings,
@@ -502,6 +503,7 @@ def build_minions(
                 prompts.plan_schema(run.max_tasks_per_round),
                 retries=run.structured_retries,
                 max_tokens=run.cloud_max_tokens,
+                retry_refusal=budget_retry_guard(state.get("ledger"), run, cloud_model, roles.prices),
             )
             update["ledger"] = result.usage
             tokens = result.tokens
@@ -798,6 +800,7 @@ def build_minions(
             prompts.Synthesis,
             retries=run.structured_retries,
             max_tokens=run.cloud_max_tokens,
+            retry_refusal=budget_retry_guard(state.get("ledger"), run, cloud_model, roles.prices),
         )
         value = result.value
         if value is None:
