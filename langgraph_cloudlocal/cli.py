@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import os
 import sys
@@ -144,9 +145,10 @@ def _model_specs(
                 pass
             console.print(f"[dim]starting embedded {role} model {name}...[/]")
             embedded.pull(name)
-            server = embedded.start_server(
-                name, n_ctx=8192, n_parallel=4, cpus=next(cpu_sets), register=False
-            )
+            from langgraph_cloudlocal.evaluation.runner import EMBEDDED_CLOUD_SERVER, EMBEDDED_LOCAL_SERVER
+
+            sizes = EMBEDDED_LOCAL_SERVER if role == "local" else EMBEDDED_CLOUD_SERVER  # the same as eval's
+            server = embedded.start_server(name, **sizes, cpus=next(cpu_sets), register=False)
             started.append(server)
             specs[role] = server.spec
         yield specs["local"], specs["cloud"]  # type: ignore[misc]
@@ -271,6 +273,14 @@ def run(
         typer.Option("--set", help="Run setting KEY=VALUE (e.g. threshold=0.3), repeatable."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            help="Where Minion/MinionS keep chunks: a folder, http://HOST:PORT (chroma run), memory, or none "
+            "(default: $CLOUDLOCAL_CHUNK_STORE, else a persistent store in the user cache).",
+        ),
+    ] = None,
 ) -> None:
     """Answer a question over documents with one protocol; show progress, answer, usage and decisions."""
     from langgraph_cloudlocal.protocols import protocol_factory
@@ -282,8 +292,19 @@ def run(
     settings = _parse_settings(setting or [])
     need_cloud = protocol.replace("_", "-") != "local-only"
     started = time.perf_counter()
-    with _model_specs(local, cloud, need_cloud=need_cloud) as (local_spec, cloud_spec):
-        graph = factory(local_spec, cloud_spec)
+    with contextlib.ExitStack() as stack:
+        chunk_store = None
+        if "chunk_store" in inspect.signature(factory).parameters:
+            from langgraph_cloudlocal.store import open_chunk_store
+
+            chunk_store = open_chunk_store(store)
+            if chunk_store is not None:
+                stack.callback(chunk_store.close)
+        local_spec, cloud_spec = stack.enter_context(_model_specs(local, cloud, need_cloud=need_cloud))
+        if chunk_store is not None:
+            graph = factory(local_spec, cloud_spec, chunk_store=chunk_store)
+        else:
+            graph = factory(local_spec, cloud_spec)
         _check_settings(graph, settings)
         inputs = {"question": question, "documents": documents}
         final = _stream_with_progress(graph, inputs, settings, quiet=as_json)
@@ -305,6 +326,10 @@ def run(
     out.print(f"\n[bold]Answer[/] ({protocol}, {wall:.1f}s): {result['answer']}\n")
     out.print(usage_table(result["usage"]))
     out.print(decisions_table(result["decisions"]))
+    unread = [c for r in result.get("rounds") or [] for c in r.get("unread_chunks") or []]
+    if unread:
+        shown = ", ".join(dict.fromkeys(unread))
+        out.print(f"[yellow]Chunks never read[/] (max_jobs_per_round): {shown}")
 
 
 def _stream_with_progress(
@@ -381,6 +406,14 @@ def evaluate(
     limit: Annotated[int | None, typer.Option(help="First N items of each dataset.")] = None,
     concurrency: Annotated[int, typer.Option(help="Items run at once.")] = 1,
     no_plot: Annotated[bool, typer.Option("--no-plot", help="Skip cost_accuracy.png.")] = False,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            help="Where Minion/MinionS keep chunks: a folder, http://HOST:PORT (chroma run), memory, or none "
+            "(default: $CLOUDLOCAL_CHUNK_STORE, else a persistent store in the user cache).",
+        ),
+    ] = None,
 ) -> None:
     """Run protocols over a labelled dataset (resumable); write results, a report and a cost/accuracy plot."""
     from langgraph_cloudlocal.evaluation.runner import run_evaluation
@@ -399,6 +432,7 @@ def evaluate(
         progress=console.is_terminal,
         plot=not no_plot,
         command=" ".join(["cloudlocal", *sys.argv[1:]]),
+        store=store,
     )
     report = out_dir / "report.md"
     if report.exists():

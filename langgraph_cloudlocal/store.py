@@ -49,7 +49,16 @@ from langgraph_cloudlocal.documents import Chunk, Document, iter_chunks, load_do
 from langgraph_cloudlocal.embeddings import MINILM_NAME, resolve_embeddings
 from langgraph_cloudlocal.embeddings import embedding_name as _embedding_name_of
 
-__all__ = ["LEXICAL_TERM_LIMIT", "ChunkStore", "EmbeddingMismatchError", "StoreError", "exact_terms"]
+__all__ = [
+    "CHUNK_STORE_ENV",
+    "default_store_location",
+    "open_chunk_store",
+    "LEXICAL_TERM_LIMIT",
+    "ChunkStore",
+    "EmbeddingMismatchError",
+    "StoreError",
+    "exact_terms",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -233,6 +242,8 @@ class ChunkStore:
         self.location = location
         self._on_close = on_close
         self._closed = False
+        # What the last add_documents call did: documents, chunks, embedded (new), replaced (stale).
+        self.last_ingest: dict[str, int] = {}
         try:
             max_batch = int(client.get_max_batch_size())
         except Exception:
@@ -435,6 +446,7 @@ class ChunkStore:
                     raise StoreError(
                         f"{doc.source or doc.id} has {doc.char_count:,} characters, over max_chars={max_chars:,}"
                     )
+        self.last_ingest = {"documents": len(docs), "chunks": 0, "embedded": 0, "replaced": 0}
         for doc in docs:
             self._add_one(doc, chunking, chunk_size, overlap, tokenizer)
         return [doc.id for doc in docs]
@@ -466,6 +478,8 @@ class ChunkStore:
         stale = existing - produced
         if stale:
             self._collection.delete(ids=sorted(stale))
+        for key, count in (("chunks", len(produced)), ("embedded", written), ("replaced", len(stale))):
+            self.last_ingest[key] = self.last_ingest.get(key, 0) + count
         logger.info(
             "ingested %s: %d chunks (%d new, %d kept, %d replaced) in %.2f s",
             doc.id,
@@ -618,6 +632,30 @@ class ChunkStore:
             results.append(chunk)
         return results
 
+    def chunks_containing(
+        self, phrase: str, document_ids: Sequence[str] | None = None, limit: int | None = None
+    ) -> list[Chunk]:
+        """Every chunk whose text contains ``phrase`` verbatim (case-sensitive, Chroma's
+        ``$contains``), in document order; at most ``limit`` when given."""
+        self._check_open()
+        if not isinstance(phrase, str) or not phrase.strip():
+            raise ValueError("chunks_containing needs a non-empty phrase")
+        if document_ids is not None and not document_ids:
+            return []
+        result = self._collection.get(
+            where=_document_filter(document_ids),
+            where_document={"$contains": phrase.strip()},
+            include=["documents", "metadatas"],
+            limit=limit,
+        )
+        chunks = [
+            _to_chunk(chunk_id, text, metadata)
+            for chunk_id, text, metadata in zip(
+                result["ids"], result["documents"], result["metadatas"], strict=True
+            )
+        ]
+        return sorted(chunks, key=lambda c: (c.document_id, c.position))
+
     def _lexical(self, query: str, where: dict[str, Any] | None, total: int) -> list[Chunk]:
         """Chunks holding the query's exact terms verbatim, ranked by BM25 weights."""
         terms = exact_terms(query)
@@ -670,6 +708,41 @@ class ChunkStore:
             f"ChunkStore(location={self.location!r}, collection={self.collection_name!r}, "
             f"embedding={self.embedding_name!r})"
         )
+
+
+CHUNK_STORE_ENV = "CLOUDLOCAL_CHUNK_STORE"
+
+
+def default_store_location() -> str:
+    """Where the CLI, ``cloudlocal eval`` and the ``langgraph dev`` graphs keep chunks when told nothing:
+    ``$CLOUDLOCAL_CHUNK_STORE``, else a persistent store in the user cache (so a second question on the
+    same document does not embed it again)."""
+    given = os.environ.get(CHUNK_STORE_ENV, "").strip()
+    if given:
+        return given
+    root = os.environ.get("CLOUDLOCAL_CACHE_DIR")
+    base = Path(root) if root else Path.home() / ".cache" / "langgraph-cloudlocal"
+    return str(base / "chunks")
+
+
+def open_chunk_store(location: str | None = None, collection: str = "corpus") -> ChunkStore | None:
+    """The chunk store a location names, one rule everywhere (CLI ``--store``, ``cloudlocal eval``,
+    ``CLOUDLOCAL_CHUNK_STORE`` for ``langgraph dev``):
+
+    * ``None`` or ``""``: :func:`default_store_location`;
+    * ``"none"``: no store (documents are chunked per run; MinionS runs tasks on every chunk);
+    * ``"memory"``: an in-memory store, gone with the process;
+    * ``http://HOST:PORT`` (or https): a Chroma server (``chroma run``);
+    * anything else: a folder for an embedded, persistent Chroma.
+    """
+    location = (location or "").strip() or default_store_location()
+    if location.lower() == "none":
+        return None
+    if location.lower() == "memory":
+        return ChunkStore.in_memory(collection)
+    if location.startswith(("http://", "https://")):
+        return ChunkStore.server(location, collection)
+    return ChunkStore.persistent(location, collection)
 
 
 def _check_collection_name(name: str) -> None:

@@ -21,6 +21,7 @@ from langgraph_cloudlocal.evaluation.datasets import (
     parse_item,
     save_dataset,
 )
+from langgraph_cloudlocal.evaluation.filings import generate_filings
 from langgraph_cloudlocal.evaluation.metrics import (
     MatchResult,
     contains_match,
@@ -64,6 +65,7 @@ __all__ = [
     "dataset_name",
     "exact_match",
     "generate_arithmetic",
+    "generate_filings",
     "generate_records",
     "item_hash",
     "load_dataset",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -97,8 +98,9 @@ class ProtocolSpec:
     def info(self) -> ProtocolInfo:
         return PROTOCOLS[self.name]
 
-    def build(self, local: ModelArg, cloud: ModelArg) -> Any:
-        """Import the protocol's factory and build its compiled graph; check the settings exist."""
+    def build(self, local: ModelArg, cloud: ModelArg, chunk_store: Any = None) -> Any:
+        """Import the protocol's factory and build its compiled graph; check the settings exist.
+        ``chunk_store`` goes to the protocols that retrieve (Minion, MinionS)."""
         info = self.info
         try:
             module = importlib.import_module(info.module)
@@ -113,7 +115,8 @@ class ProtocolSpec:
             raise ProtocolError(
                 f"protocol {self.name!r} is not available: {info.module} has no {info.factory}()"
             )
-        graph = factory(local, cloud)
+        accepts_store = "chunk_store" in inspect.signature(factory).parameters
+        graph = factory(local, cloud, chunk_store=chunk_store) if accepts_store else factory(local, cloud)
         schema = getattr(graph, "context_schema", None)
         if self.context and schema is not None and dataclasses.is_dataclass(schema):
             known = {f.name for f in dataclasses.fields(schema)}

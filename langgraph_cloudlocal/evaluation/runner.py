@@ -51,9 +51,11 @@ from langgraph_cloudlocal.evaluation.results import (
 
 DEFAULT_EMBEDDED_LOCAL = "smollm2"
 DEFAULT_EMBEDDED_CLOUD = "qwen2.5-coder-1.5b"
-# Per-slot context = n_ctx / n_parallel: 4096 tokens for both, enough for the shipped sets' prompts.
-EMBEDDED_LOCAL_SERVER = {"n_ctx": 16384, "n_parallel": 4}
-EMBEDDED_CLOUD_SERVER = {"n_ctx": 8192, "n_parallel": 2}
+# Per-slot context = n_ctx / n_parallel: 4096 tokens a local slot (jobs read one chunk); 16384 a cloud
+# slot, so cloud-only fits a long-document question (filings.jsonl: up to ~13 K tokens).
+# A busy machine can take minutes to load a model: wait for it rather than fail the run.
+EMBEDDED_LOCAL_SERVER: dict[str, Any] = {"n_ctx": 16384, "n_parallel": 4, "startup_timeout": 600.0}
+EMBEDDED_CLOUD_SERVER: dict[str, Any] = {"n_ctx": 32768, "n_parallel": 2, "startup_timeout": 600.0}
 EMBEDDED_REQUEST_TIMEOUT = 900.0
 
 
@@ -185,6 +187,15 @@ def evaluation_models(
         if cloud is None and not need_cloud:
             names["cloud"] = "(none: local-only)"
         yield local, cloud, names
+
+
+@contextlib.contextmanager
+def _closing_store(store: Any) -> Iterator[Any]:
+    try:
+        yield store
+    finally:
+        if store is not None:
+            store.close()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -368,6 +379,7 @@ def run_evaluation(
     plot: bool = True,
     console: Any = None,
     command: str | None = None,
+    store: str | None = None,
 ) -> EvaluationSummary:
     """Run ``protocols`` (names such as ``"local-only,cloud-only,adaswitch@0.3"`` or a list) on every
     item of ``dataset`` (one JSONL file or several), writing ``out_dir/results.jsonl`` and, at the end,
@@ -378,6 +390,9 @@ def run_evaluation(
     ``limit`` takes the first N items of each dataset; ``concurrency`` items run at once.
     ``embedded_local`` / ``embedded_cloud`` name the embedded models used for roles given neither here
     nor in the environment. ``command`` is recorded in the report (the CLI passes its command line).
+    ``store``: where Minion and MinionS keep chunks (see :func:`~langgraph_cloudlocal.store.open_chunk_store`:
+    a folder, ``http://HOST:PORT``, ``memory`` or ``none``; default ``$CLOUDLOCAL_CHUNK_STORE``, else a
+    persistent store in the user cache, so a document asked about again is not embedded again).
     """
     if concurrency < 1:
         raise EvaluationError("concurrency must be >= 1")
@@ -444,15 +459,18 @@ def run_evaluation(
         need_local = any(t.spec.name != CLOUD_ONLY for t in pending)
         need_cloud = any(t.spec.name != LOCAL_ONLY for t in pending)
         try:
-            with evaluation_models(
-                local,
-                cloud,
-                need_local=need_local,
-                need_cloud=need_cloud,
-                embedded_local=embedded_local,
-                embedded_cloud=embedded_cloud,
-                log=log,
-            ) as (local_model, cloud_model, names):
+            with contextlib.ExitStack() as stack:
+                local_model, cloud_model, names = stack.enter_context(
+                    evaluation_models(
+                        local,
+                        cloud,
+                        need_local=need_local,
+                        need_cloud=need_cloud,
+                        embedded_local=embedded_local,
+                        embedded_cloud=embedded_cloud,
+                        log=log,
+                    )
+                )
                 _check_same_models(out, names)
                 summary.models = names
                 info["models"] = {
@@ -461,8 +479,20 @@ def run_evaluation(
                 }
                 info["sessions"] += 1
                 _write_run_info(out, info)
+                from langgraph_cloudlocal.store import open_chunk_store
+
+                retrieving = {"minion", "minions"}
+                chunk_store = (
+                    stack.enter_context(_closing_store(open_chunk_store(store)))
+                    if any(t.spec.name in retrieving for t in pending)
+                    else None
+                )
+                if chunk_store is not None:
+                    log(f"chunk store: {chunk_store.location or 'in memory'}")
                 graphs = {
-                    spec.label: spec.build(local_model, cloud_model if need_cloud else None)
+                    spec.label: spec.build(
+                        local_model, cloud_model if need_cloud else None, chunk_store=chunk_store
+                    )
                     for spec in specs
                     if any(t.spec.label == spec.label for t in pending)
                 }

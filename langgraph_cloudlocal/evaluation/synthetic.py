@@ -430,11 +430,16 @@ GENERATORS: dict[str, Callable[..., list[EvalItem]]] = {
 def write_synthetic_datasets(
     out_dir: str | Path = "datasets", *, count: int = DEFAULT_COUNT, seed: int = DEFAULT_SEED
 ) -> list[Path]:
-    """Generate both sets and write ``records.jsonl`` and ``arithmetic.jsonl`` in ``out_dir``."""
+    """Generate the sets and write ``records.jsonl`` and ``arithmetic.jsonl`` (``count`` items each)
+    and ``filings.jsonl`` (the long-document set: its own default size) in ``out_dir``."""
+    from langgraph_cloudlocal.evaluation.filings import generate_filings
+
     out = Path(out_dir)
-    return [
+    paths = [
         save_dataset(generator(count, seed), out / f"{name}.jsonl") for name, generator in GENERATORS.items()
     ]
+    paths.append(save_dataset(generate_filings(seed=seed), out / "filings.jsonl"))
+    return paths
 
 
 __all__ = [

@@ -120,3 +120,22 @@ def worker_messages(documents: list[str], transcript: Sequence[dict]) -> list[Ba
             messages.append(HumanMessage(head + f"{label}: {turn['text']}"))
             head = ""
     return messages
+
+
+def worker_excerpt_messages(excerpts: list[str], transcript: Sequence[dict]) -> list[BaseMessage]:
+    """The worker's conversation when it reads retrieved excerpts instead of whole documents: the
+    earlier exchanges, then the excerpts found for the latest message, then that message."""
+    messages: list[BaseMessage] = [
+        SystemMessage(WORKER_SYSTEM.replace("the documents below", "the excerpts below"))
+    ]
+    *earlier, latest = transcript
+    for turn in earlier:
+        if turn["role"] == "local":
+            messages.append(AIMessage(turn["text"]))
+        elif turn["role"] in ("cloud", "user"):
+            label = "Supervisor" if turn["role"] == "cloud" else "Question"
+            messages.append(HumanMessage(f"{label}: {turn['text']}"))
+    label = "Supervisor" if latest["role"] == "cloud" else "Question"
+    body = "\n\n".join(f"[{i + 1}] {text.strip()}" for i, text in enumerate(excerpts)) or "(nothing found)"
+    messages.append(HumanMessage(f"Excerpts:\n{body}\n\n{label}: {latest['text']}"))
+    return messages

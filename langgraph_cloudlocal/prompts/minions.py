@@ -1,10 +1,17 @@
 """Prompts of MinionS: the cloud supervisor plans small single-chunk tasks, local workers run them, and
 the supervisor reads only the workers' filtered outputs. Short on purpose (small models); a worker's
-prompt puts the chunk before the task so jobs on the same chunk reuse the server's prompt cache."""
+prompt puts the chunk before the task so jobs on the same chunk reuse the server's prompt cache.
+
+The work is shaped for a small worker: a task names the *entity* its fact is about, a job is an
+extraction (copy the sentence, give the value), and every finding carries the entity it was found for
+and how sure the harness is that it is about that entity (:func:`attribute_finding`). The supervisor
+reads one compact line per task, with the candidate values and how many jobs agree, instead of every
+job's prose: its input stays small and its output (priced 4x input) is a short JSON verdict."""
 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -20,11 +27,15 @@ FINDING_FIELD_CHARS = 300
 
 
 class PlannedTask(BaseModel):
-    """One atomic task, run by the local model on single chunks."""
+    """One atomic task, run by the local model on single chunks. Only ``task`` and ``entity`` are
+    required in the schema: every field the cloud writes is output tokens, priced 4x input."""
 
-    model_config = ConfigDict(json_schema_extra={"required": ["task", "query", "advice"]})
+    model_config = ConfigDict(json_schema_extra={"required": ["entity", "task"]})
 
-    task: str = Field(description="a small task that makes sense on one chunk alone")
+    entity: str = Field(
+        default="", description="the one name the fact is about, copied from the question, or empty"
+    )
+    task: str = Field(description="the one fact to find, e.g. '2023 revenue'")
     query: str = Field(default="", description="search words to find the chunks this task needs")
     advice: str = Field(default="", description="what to look for")
 
@@ -50,24 +61,28 @@ def plan_schema(max_tasks: int) -> type[Plan]:
 
 
 class JobOutput(BaseModel):
-    """A worker's report on one (task, chunk) job."""
+    """A worker's report on one (task, chunk) job: an extraction, the sentence first (copying it
+    grounds the value), then the value."""
 
-    model_config = ConfigDict(json_schema_extra={"required": ["explanation", "citation", "answer"]})
+    model_config = ConfigDict(json_schema_extra={"required": ["citation", "answer"]})
 
+    citation: str | None = Field(default=None, description="the exact sentence of the excerpt, or null")
+    answer: str | None = Field(
+        default=None, description="the value only, or null if the excerpt does not say"
+    )
     explanation: str = Field(default="", description="how the excerpt answers the task")
-    citation: str | None = Field(default=None, description="exact words from the excerpt, or null")
-    answer: str | None = Field(default=None, description="short answer, or null if the excerpt does not say")
 
 
 class Synthesis(BaseModel):
-    """The supervisor's verdict after reading a round's findings."""
+    """The supervisor's verdict after reading a round's findings. ``working`` (one line, e.g. a sum)
+    comes before ``answer`` so a small cloud model computes before it answers; ``feedback``,
+    ``scratchpad`` and ``reason`` are optional (output tokens are the dear ones)."""
 
-    model_config = ConfigDict(
-        json_schema_extra={"required": ["decision", "answer", "feedback", "scratchpad", "reason"]}
-    )
+    model_config = ConfigDict(json_schema_extra={"required": ["working", "answer", "decision"]})
 
+    working: str = Field(default="", description="one line: which values answer it, and any arithmetic")
+    answer: str = Field(default="", description="the answer to the user's question, short")
     decision: Literal["final", "another_round"] = Field(description="'final' to answer now")
-    answer: str = Field(default="", description="the answer to the user's question")
     feedback: str = Field(default="", description="if another_round: what is missing")
     scratchpad: str = Field(default="", description="notes to keep for the next round")
     reason: str = Field(default="", description="one short sentence: why")
@@ -76,22 +91,34 @@ class Synthesis(BaseModel):
 # --------------------------------------------------------------------------------------------------
 # Worker (local): one chunk, one task
 
-JOB_SYSTEM = (
-    "You read one excerpt of a document and do one small task about it. Use only the excerpt. "
-    "Reply with JSON only."
-)
+JOB_SYSTEM = "You copy facts from one excerpt of a document. Use only the excerpt. Reply with JSON only."
 
 
-def job_messages(chunk_text: str, task: str, advice: str = "") -> list[BaseMessage]:
-    """The prompt of one job: the chunk first (prompt cache), then the task."""
+def job_task_line(task: str, entity: str = "") -> str:
+    """What one job asks for: the fact, and whose fact it is."""
+    task = task.strip().rstrip("?.")
+    entity = entity.strip()
+    if entity and entity.lower() not in task.lower():
+        return f"Task: find {task} of {entity}"
+    return f"Task: {task}"
+
+
+def job_messages(chunk_text: str, task: str, advice: str = "", entity: str = "") -> list[BaseMessage]:
+    """The prompt of one job: the chunk first (jobs on the same chunk reuse the server's prompt
+    cache), then the extraction asked for."""
     advice_line = f"Advice: {advice.strip()}\n" if advice and advice.strip() else ""
+    whose = (
+        f"It must be about {entity.strip()} exactly: a similar name is another company, so use null.\n"
+        if entity and entity.strip()
+        else ""
+    )
     return [
         SystemMessage(JOB_SYSTEM),
         HumanMessage(
-            f"Excerpt:\n{chunk_text}\n\nTask: {task.strip()}\n{advice_line}"
-            'JSON: {"explanation": "how the excerpt answers the task", '
-            '"citation": "exact words from the excerpt, or null", '
-            '"answer": "short answer, or null if the excerpt does not say"}'
+            f"Excerpt:\n{chunk_text}\n\n{job_task_line(task, entity)}\n{advice_line}{whose}"
+            "Copy the one sentence of the excerpt that gives it, then the value alone. "
+            "If the excerpt does not give it, use null.\n"
+            'JSON: {"citation": "the exact sentence, or null", "answer": "the value, or null"}'
         ),
     ]
 
@@ -120,9 +147,10 @@ def plan_messages(
 ) -> list[BaseMessage]:
     """The supervisor plans this round's tasks; it sees sizes, its notes and its feedback, never the text."""
     how = (
-        "Each task runs on the chunks that best match its search query."
+        "A task with a name runs on the chunks that contain that name; others on the chunks that best "
+        "match them."
         if retrieval
-        else "Each task runs on every chunk."
+        else "A task with a name runs on the chunks that contain that name; others on every chunk."
     )
     notes = f"\nYour notes so far: {scratchpad.strip()}" if scratchpad.strip() else ""
     missing = f"\nWhat was missing after the last round: {feedback.strip()}" if feedback.strip() else ""
@@ -132,33 +160,79 @@ def plan_messages(
             f"User's question: {question}\n\n"
             f"The documents: {n_documents} document(s), {n_chars} characters, {n_chunks} chunks. {how}\n"
             f"Round {round_number} of {max_rounds}.{notes}{missing}\n\n"
-            f"Write at most {max_tasks} small tasks for the workers. Each task asks for one fact and must "
-            "make sense on one chunk alone.\n"
-            'JSON: {"tasks": [{"task": "...", "query": "search words", "advice": "what to look for"}]}'
+            f"Write at most {max_tasks} tasks, each one fact to look up: one task per fact and per name "
+            '(for "the combined revenue of A and B": one task for A, one for B). In "entity" copy the name '
+            'the fact is about exactly as the question writes it (empty if none); in "task" the fact only.\n'
+            'JSON: {"tasks": [{"entity": "a name from the question", "task": "the fact, e.g. 2023 revenue"}]}'
         ),
     ]
 
 
-def _cut(text: Any) -> str:
+def _cut(text: Any, limit: int = FINDING_FIELD_CHARS) -> str:
     text = "" if text is None else str(text).strip().replace("\n", " ")
-    return text if len(text) <= FINDING_FIELD_CHARS else text[: FINDING_FIELD_CHARS - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def format_findings(findings: Sequence[dict[str, Any]]) -> str:
-    """The job outputs as the supervisor reads them (one line each)."""
-    if not findings:
-        return "No worker found anything relevant."
+# How sure the harness is that a finding is about its task's entity, best first (see attribute_finding).
+ATTRIBUTIONS = ("named", "own_section", "unclear", "other_entity")
+_ATTRIBUTION_NOTES = {
+    "named": "",
+    "own_section": "",
+    "unclear": ", found in a passage that does not name it",
+    "other_entity": ", the sentence names a similar but different name",
+}
+
+
+def format_findings(
+    findings: Sequence[dict[str, Any]],
+    tasks: Sequence[dict[str, Any]] | None = None,
+    *,
+    jobs_per_task: dict[int, int] | None = None,
+    show_quotes: bool = False,
+) -> str:
+    """What the supervisor reads: one line per task, with the distinct values the workers found for
+    it, how many excerpts agree, and whether they were found where the entity is named. Without
+    ``tasks`` (old callers), one line per finding."""
+    if tasks is None:
+        if not findings:
+            return "No worker found anything relevant."
+        lines = []
+        for i, row in enumerate(findings, 1):
+            parts = [f"[{i}] task: {_cut(row.get('task'))}", f"chunk: {row.get('chunk_id')}"]
+            parts.append(f"answer: {_cut(row.get('answer'))}")
+            if row.get("citation"):
+                unverified = " (not found in the excerpt)" if row.get("citation_in_excerpt") is False else ""
+                parts.append(f"citation{unverified}: {_cut(row.get('citation'))}")
+            if row.get("explanation"):
+                parts.append(f"explanation: {_cut(row.get('explanation'))}")
+            lines.append(" | ".join(parts))
+        return "\n".join(lines)
     lines = []
-    for i, row in enumerate(findings, 1):
-        parts = [f"[{i}] task: {_cut(row.get('task'))}", f"chunk: {row.get('chunk_id')}"]
-        parts.append(f"answer: {_cut(row.get('answer'))}")
-        if row.get("citation"):
-            unverified = " (not found in the excerpt)" if row.get("citation_in_excerpt") is False else ""
-            parts.append(f"citation{unverified}: {_cut(row.get('citation'))}")
-        if row.get("explanation"):
-            parts.append(f"explanation: {_cut(row.get('explanation'))}")
-        lines.append(" | ".join(parts))
-    return "\n".join(lines)
+    for index, task in enumerate(tasks):
+        entity = str(task.get("entity") or "").strip()
+        label = f"{entity} | {_cut(task.get('task'), 120)}" if entity else _cut(task.get("task"), 160)
+        rows = [r for r in findings if r.get("task_index") == index]
+        searched = (jobs_per_task or {}).get(index, 0)
+        if not rows:
+            lines.append(f"{index + 1}. {label}: not found ({searched} excerpt(s) read)")
+            continue
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            groups.setdefault(_normalized(str(row.get("answer"))).strip("."), []).append(row)
+        ranked = sorted(groups.values(), key=lambda g: -len(g))
+        values = []
+        for group in ranked[:3]:
+            first = group[0]
+            note = _ATTRIBUTION_NOTES.get(str(first.get("attribution") or ""), "")
+            if first.get("citation_in_excerpt") is False:
+                note += ", its quote is not in the excerpt"
+            text = f"{_cut(first.get('answer'), 120)} ({len(group)} excerpt(s){note})"
+            if show_quotes and first.get("citation"):
+                text += f' "{_cut(first.get("citation"), 160)}"'
+            values.append(text)
+        more = f"; {len(ranked) - 3} more value(s)" if len(ranked) > 3 else ""
+        lines.append(f"{index + 1}. {label}: " + "; or ".join(values) + more)
+    return "\n".join(lines) if lines else "No tasks were run."
 
 
 def synthesize_messages(
@@ -168,6 +242,9 @@ def synthesize_messages(
     round_number: int,
     last_round: bool,
     scratchpad: str = "",
+    tasks: Sequence[dict[str, Any]] | None = None,
+    jobs_per_task: dict[int, int] | None = None,
+    show_quotes: bool = False,
 ) -> list[BaseMessage]:
     """The supervisor reads the filtered job outputs (never the documents) and answers or asks again."""
     notes = f"\nYour notes so far: {scratchpad.strip()}" if scratchpad.strip() else ""
@@ -178,13 +255,15 @@ def synthesize_messages(
             'If the findings answer the question, decide "final". Otherwise decide "another_round" and '
             "say in feedback what is missing."
         )
+    table = format_findings(findings, tasks, jobs_per_task=jobs_per_task, show_quotes=show_quotes)
     return [
         SystemMessage(SUPERVISOR_SYSTEM),
         HumanMessage(
-            f"User's question: {question}\n\nWorker findings (round {round_number}):\n"
-            f"{format_findings(findings)}{notes}\n\n{rule}\n"
-            'JSON: {"decision": "final" or "another_round", "answer": "...", "feedback": "what is missing", '
-            '"scratchpad": "notes to keep for the next round", "reason": "why"}'
+            f"User's question: {question}\n\nWorker findings (round {round_number}; per task, the values "
+            f"read in the documents and how many excerpts agree):\n{table}{notes}\n\n{rule} "
+            "Use only the values above that answer the question.\n"
+            'JSON: {"working": "one line: the values used and any arithmetic", "answer": "short answer", '
+            '"decision": "final" or "another_round", "feedback": "only if another_round: what is missing"}'
         ),
     ]
 
@@ -218,11 +297,18 @@ _TEMPLATE_PHRASES = (
     "exact words from the excerpt",
     "short answer, or null",
     "null if the excerpt does not say",
+    "the exact sentence, or null",
+    "the value, or null",
+    "a name from the question",
 )
 
 
-def _normalized(text: str) -> str:
+def normalized(text: str) -> str:
+    """Lower case, runs of white space as one space: how names and quotes are compared."""
     return " ".join(text.lower().split())
+
+
+_normalized = normalized
 
 
 def repeats_template(text: str | None) -> bool:
@@ -264,3 +350,43 @@ def best_local_answer(rows: Sequence[dict[str, Any]]) -> str | None:
         return None
     best = max(counts, key=lambda k: counts[k])  # max keeps the first of equal counts
     return first[best]
+
+
+# --------------------------------------------------------------------------------------------------
+# Whose fact is it? (names that share a word with the task's entity are the classic distractor)
+
+_NAME = re.compile(r"\b[A-Z][\w&'’-]*(?:\s+(?:of|de|&|and|van|von)?\s*[A-Z][\w&'’-]*)+")
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 2}
+
+
+def names_in(text: str) -> list[str]:
+    """Capitalised multi-word names in ``text`` ("Aldor Systems", "Maria Okafor")."""
+    return [m.group().strip() for m in _NAME.finditer(text or "")]
+
+
+def attribute_finding(entity: str, citation: str | None, section: str | None) -> str:
+    """How sure the harness is that a finding is about ``entity``, from what it can check itself:
+
+    * ``named``: the quoted sentence names the entity;
+    * ``other_entity``: it names another name that shares a word with the entity ("Aldor Logistics"
+      for "Aldor Systems") and not the entity itself: about someone else;
+    * ``own_section``: the excerpt's section heading names the entity;
+    * ``unclear``: none of these (e.g. "it employed 410 people" in another company's section).
+    """
+    entity_norm = _normalized(entity)
+    if not entity_norm:
+        return "named"
+    quote = _normalized(citation or "")
+    if entity_norm in quote:
+        return "named"
+    entity_words = _words(entity)
+    for name in names_in(citation or ""):
+        if _normalized(name) != entity_norm and _words(name) & entity_words:
+            return "other_entity"
+    heading = (section or "").split(">")[-1]
+    if entity_norm in _normalized(heading):
+        return "own_section"
+    return "unclear"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -57,11 +57,23 @@ class MinionSettings(RunSettings):
     max_rounds: int = 3
     local_max_tokens: int = 256
     cloud_max_tokens: int = 512
+    # With a chunk_store, the worker reads the top_k chunks retrieved for each supervisor message
+    # (documents of at least retrieval_min_chars; "on": always, "off": never) instead of whole documents,
+    # which a small model's context cannot hold once they are long.
+    retrieval: Literal["auto", "on", "off"] = "auto"
+    retrieval_min_chars: int = 6000
+    top_k: int = 4
 
     def validate(self) -> None:
         super().validate()
         if self.max_rounds < 1:
             raise InputError("max_rounds must be >= 1")
+        if isinstance(self.retrieval, bool):
+            self.retrieval = "on" if self.retrieval else "off"
+        if self.retrieval not in ("auto", "on", "off"):
+            raise InputError(f"retrieval must be 'auto', 'on' or 'off', got {self.retrieval!r}")
+        if self.top_k < 1 or self.retrieval_min_chars < 0:
+            raise InputError("top_k must be >= 1 and retrieval_min_chars >= 0")
 
 
 class MinionState(TypedDict, total=False):
@@ -70,6 +82,7 @@ class MinionState(TypedDict, total=False):
     # {"role": "cloud" | "local" | "user", "round": int, "text": str}, in order
     transcript: Annotated[list, operator.add]
     round: int  # worker replies so far
+    store_ids: list[str]  # the documents' ids in the chunk store, once the worker has retrieved
     local_final: bool  # the cloud budget ran out: the worker's next reply is the answer
     done: bool
     answer: str
@@ -90,10 +103,12 @@ def build_minion(
     local: ModelSpec = None,
     cloud: ModelSpec = None,
     *,
+    chunk_store: Any | None = None,
     prices: PriceTable | None = None,
     **settings: Any,
 ) -> StateGraph:
-    """The uncompiled Minion graph; ``settings`` are :class:`MinionSettings` defaults."""
+    """The uncompiled Minion graph; ``chunk_store``: a ``ChunkStore`` the worker retrieves from when the
+    documents are long; ``settings`` are :class:`MinionSettings` defaults."""
     roles = ModelRoles(local, cloud, prices)
     settings_class = settings_class_with_defaults(MinionSettings, settings)
 
@@ -124,11 +139,12 @@ def build_minion(
         # A new question on a thread whose last run finished (a checkpointer keeps the old state): start
         # afresh, so the transcript, round count, ledger and decisions are this run's own.
         fresh: MinionState = {**state, "transcript": [], "round": 0, "local_final": False, "done": False}  # type: ignore[typeddict-item]
+        fresh["store_ids"] = []
         fresh |= {"ledger": {}, "decisions": []}
         update = supervise(fresh, runtime)
         for key, empty in (("transcript", []), ("ledger", {}), ("decisions", [])):
             update[key] = Overwrite(update.get(key, empty))
-        return {"round": 0, "local_final": False, "done": False} | update
+        return {"round": 0, "local_final": False, "done": False, "store_ids": []} | update
 
     def supervise(state: MinionState, runtime: Runtime[Any]) -> dict[str, Any]:
         run = current_settings(runtime.context, settings_class)
@@ -249,9 +265,28 @@ def build_minion(
         )
         local_model, _ = roles.for_run(run)
         transcript = list(state.get("transcript") or [])
-        result = call_text(
-            local_model, prompts.worker_messages(documents, transcript), max_tokens=run.local_max_tokens
+        n_chars = sum(len(d) for d in documents)
+        retrieve = chunk_store is not None and (
+            run.retrieval == "on" or (run.retrieval == "auto" and n_chars >= run.retrieval_min_chars)
         )
+        update: dict[str, Any] = {}
+        if retrieve:
+            store_ids = list(state.get("store_ids") or [])
+            if not store_ids:
+                from langgraph_cloudlocal.documents import Document
+                from langgraph_cloudlocal.protocols.minions import chunking_for
+
+                for text in documents:  # idempotent: a document already stored is not embedded again
+                    store_ids.extend(
+                        chunk_store.add_documents(Document(text), chunking=chunking_for(text, "auto"))
+                    )
+                update["store_ids"] = store_ids
+            latest = transcript[-1]["text"] if transcript else question
+            hits = chunk_store.search(latest, k=run.top_k, document_ids=store_ids)
+            messages = prompts.worker_excerpt_messages([c.text for c in hits], transcript)
+        else:
+            messages = prompts.worker_messages(documents, transcript)
+        result = call_text(local_model, messages, max_tokens=run.local_max_tokens)
         reply = result.text.strip()
         done_rounds = int(state.get("round") or 0) + 1
         if state.get("local_final"):
@@ -267,9 +302,9 @@ def build_minion(
             )
             out = finish(state, run, reply, result.usage, [decision], question, documents)
             out["transcript"] = [{"role": "local", "round": done_rounds, "text": reply}]
-            return out
+            return out | update
         emit_progress(PROTOCOL, round=done_rounds, phase="supervisor")
-        return {
+        return update | {
             "transcript": [{"role": "local", "round": done_rounds, "text": reply}],
             "round": done_rounds,
             "ledger": result.usage,
@@ -299,6 +334,7 @@ def create_minion(
     local: ModelSpec = None,
     cloud: ModelSpec = None,
     *,
+    chunk_store: Any | None = None,
     prices: PriceTable | None = None,
     name: str = "minion",
     **settings: Any,
@@ -309,7 +345,7 @@ def create_minion(
     ``transcript`` (the supervisor/worker exchanges). ``settings``: :class:`MinionSettings` defaults,
     e.g. ``max_rounds=2``; per run: ``graph.invoke(inputs, context={"max_rounds": 1})``.
     """
-    return build_minion(local, cloud, prices=prices, **settings).compile(name=name)
+    return build_minion(local, cloud, chunk_store=chunk_store, prices=prices, **settings).compile(name=name)
 
 
 __all__ = ["MinionSettings", "MinionState", "build_minion", "create_minion"]

@@ -4,22 +4,31 @@ them in parallel over document chunks, and the cloud reads only the filtered job
 Each round:
 
 1. ``plan`` (cloud): from the question, its own scratchpad and the last round's feedback, the cloud
-   returns a structured plan: at most ``max_tasks_per_round`` atomic tasks, each with a retrieval query
-   and advice. No model-written code is ever run.
-2. The harness turns each task into jobs: one per chunk (all chunks), or one per chunk of the store's
-   top ``top_k`` for the task's query (retrieval), times ``samples_per_job``; at most
-   ``max_jobs_per_round``.
+   returns a structured plan: at most ``max_tasks_per_round`` atomic tasks, each one fact about one
+   *entity* named in the question ({entity, task}; optional query and advice). Short on purpose: the
+   cloud's output tokens are the dear ones. No model-written code is ever run.
+2. The harness turns each task into jobs. A task with an entity runs on every chunk that names it (a
+   verbatim lookup in the store, or in the chunks of this run): all of them, never a ranked few, so a
+   cap cannot silently drop the chunk that holds the answer. A task without one (or whose entity no
+   chunk names) runs on the store's top ``top_k`` chunks for its query, or on every chunk without a
+   store. Times ``samples_per_job``. ``max_jobs_per_round`` is a safety cap for documents chunked
+   without a store; when it binds, the chunks never read are listed (round summary, ``jobs_capped``).
+   Documents given as text are chunked by Markdown section when they have headings (``chunking="auto"``),
+   so a chunk is one record and knows its section.
 3. ``job`` (local, parallel): one LangGraph ``Send`` per job, each its own local call, bounded by the run
    config's ``max_concurrency``; per-job retries (``job_retries``) and timeout (``job_timeout_s``).
-   Output per job: {explanation, citation, answer or null}. A job that fails is recorded, not raised.
-4. ``filter``: jobs without an answer are dropped; failures are counted in a decision. Two checks the
+   An extraction: {citation: the sentence, answer: the value, or null}, the chunk first in the prompt
+   (prompt cache). A job that fails is recorded, not raised.
+4. ``filter``: jobs without an answer are dropped; failures are counted in a decision. Checks the
    reference code lacks, for small local models: an answer or citation that copies the prompt's JSON
-   template counts as no answer, and a citation that does not occur in its chunk is flagged to the
-   cloud ("not found in the excerpt"); both are counted in a ``doubtful_findings`` decision. Job rows
-   carry ``citation_in_excerpt`` (True, False, or None without a citation) and ``repeated_template``.
-5. ``synthesize`` (cloud): reads only the filtered outputs and returns {decision, answer, feedback,
-   scratchpad}; feedback and scratchpad reach the next round's plan. The last round must answer. A round
-   whose jobs found nothing (before the last) skips this call and plans again with feedback that says so
+   template counts as no answer; a citation that does not occur in its chunk is flagged to the cloud;
+   each finding is attributed to its task's entity (``named`` in the sentence, in the entity's
+   ``own_section``, ``unclear``, or ``other_entity`` when the sentence names a near-identical name), and
+   per task only the best-attributed findings are kept. All counted in a ``doubtful_findings`` decision.
+5. ``synthesize`` (cloud): reads one line per task, the distinct values found with how many excerpts
+   agree (the quotes too with ``quotes_to_cloud``), and returns {working, answer, decision} (feedback
+   and scratchpad optional; they reach the next round's plan). The last round must answer. A round whose
+   jobs found nothing (before the last) skips this call and plans again with feedback that says so
    (``synthesize_without_findings=True`` asks the cloud anyway).
 
 Budget: before every cloud call the ledger is checked. A refused plan in round 1 runs the question
@@ -39,6 +48,7 @@ import contextvars
 import dataclasses
 import operator
 import os
+import re
 import threading
 import time
 import uuid
@@ -85,20 +95,29 @@ class MinionsSettings(RunSettings):
     """Run settings of MinionS (the graph's ``context_schema``)."""
 
     max_rounds: int = 3
-    max_tasks_per_round: int = 3
-    # Jobs beyond this cap are dropped (tasks share the cap in turn); a decision records it.
-    max_jobs_per_round: int = 24
+    max_tasks_per_round: int = 4
+    # A safety cap on one round's local calls (tasks share it in turn), for documents chunked without a
+    # store; with one, tasks x top_k (or the chunks naming an entity) stay far below it. When it binds,
+    # the chunks never read are listed in the round's summary and a jobs_capped decision. None: no cap.
+    max_jobs_per_round: int | None = 64
     # Several samples per (task, chunk) job, drawn at ``sample_temperature`` when above 1.
     samples_per_job: int = 1
     sample_temperature: float = 0.7
-    # "auto": top-k retrieval from the store when the documents are at least retrieval_min_chars long;
-    # "on": always (needs a store); "off": every job runs on every chunk.
+    # "auto": top-k retrieval from the store when there is one (and the documents are at least
+    # retrieval_min_chars long); "on": always (needs a store); "off": every job runs on every chunk.
     retrieval: Literal["auto", "on", "off"] = "auto"
-    retrieval_min_chars: int = 8000
+    retrieval_min_chars: int = 0
     top_k: int = 4
-    # How documents given as text are cut (see documents.chunk_document); None: the strategy's default
-    # (chars: 1000 characters, 100 shared).
-    chunking: str = "chars"
+    # A task that names an entity runs on the chunks that contain the name (all of them, however many
+    # retrieval would rank), else on the top_k; off: retrieval (or every chunk) only.
+    match_entity: bool = True
+    # The supervisor reads the workers' values; with quotes_to_cloud also their quoted sentences
+    # (more context for the cloud, more private text sent: measured as quoted_chars_to_cloud).
+    quotes_to_cloud: bool = False
+    # How documents given as text are cut (see documents.chunk_document); "auto": by Markdown section
+    # when a document has at least 3 headings (a record per chunk), else "chars". None sizes: the
+    # strategy's default (chars: 1000 characters, 100 shared; markdown: sections up to 2000).
+    chunking: str = "auto"
     chunk_size: int | None = None
     chunk_overlap: int | None = None
     # Retries of a job whose local call cannot reach the server or times out; then it is marked failed.
@@ -121,13 +140,16 @@ class MinionsSettings(RunSettings):
             self.retrieval = "on" if self.retrieval else "off"
         if self.retrieval not in ("auto", "on", "off"):
             raise InputError(f"retrieval must be 'auto', 'on' or 'off', got {self.retrieval!r}")
-        for name in ("max_rounds", "max_tasks_per_round", "max_jobs_per_round", "samples_per_job", "top_k"):
+        for name in ("max_rounds", "max_tasks_per_round", "samples_per_job", "top_k"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be >= 1")
+        if self.max_jobs_per_round is not None and self.max_jobs_per_round < 1:
+            raise InputError("max_jobs_per_round must be >= 1 or None (no cap)")
         from langgraph_cloudlocal.documents import resolve_chunking
 
         try:
-            resolve_chunking(self.chunking, self.chunk_size, self.chunk_overlap)
+            for strategy in ("markdown", "chars") if self.chunking == "auto" else (self.chunking,):
+                resolve_chunking(strategy, self.chunk_size, self.chunk_overlap)
         except ValueError as exc:
             raise InputError(str(exc)) from exc
         if self.retrieval_min_chars < 0 or self.job_retries < 0:
@@ -167,6 +189,7 @@ class MinionsState(TypedDict, total=False):
     skip_jobs: bool
     tasks: list[dict[str, Any]]
     pending_jobs: list[dict[str, Any]]
+    unread_chunks: list[str]  # chunks a task needed that max_jobs_per_round left unread, this round
     wave_start: int  # index in pending_jobs of the wave now running
     wave_size: int
     round_key: str
@@ -205,7 +228,25 @@ def _chunk_dict(chunk: Any) -> dict[str, Any]:
     }
     if isinstance(metadata.get("start"), int):
         out["start"] = metadata["start"]
+    if metadata.get("section"):
+        out["section"] = str(metadata["section"])
     return out
+
+
+_MARKDOWN_HEADING = re.compile(r"^#{1,6} \S", re.MULTILINE)
+
+
+def chunking_for(text: str, chunking: str) -> str:
+    """The strategy for one document: ``auto`` is ``markdown`` when the text has at least 3 Markdown
+    headings (one record or section per chunk, and each chunk knows its section), else ``chars``."""
+    if chunking != "auto":
+        return chunking
+    headings = 0
+    for _ in _MARKDOWN_HEADING.finditer(text):
+        headings += 1
+        if headings >= 3:
+            return "markdown"
+    return "chars"
 
 
 def chunk_texts(texts: Sequence[str], settings: MinionsSettings) -> list[dict[str, Any]]:
@@ -216,7 +257,8 @@ def chunk_texts(texts: Sequence[str], settings: MinionsSettings) -> list[dict[st
     for index, text in enumerate(texts):
         try:
             document = Document(text)  # never read as a path
-            pieces = chunk_document(document, settings.chunking, settings.chunk_size, settings.chunk_overlap)
+            strategy = chunking_for(text, settings.chunking)
+            pieces = chunk_document(document, strategy, settings.chunk_size, settings.chunk_overlap)
         except ValueError as exc:
             raise InputError(f"document {index}: {exc}") from exc
         chunks.extend(_chunk_dict(chunk) for chunk in pieces)
@@ -321,6 +363,23 @@ def _sampling_model(resolved: ResolvedModel, temperature: float) -> ResolvedMode
     return dataclasses.replace(resolved, model=model.model_copy(update={"temperature": temperature}))
 
 
+def best_attributed(rows: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(kept, set aside): per task, only the findings of the best attribution present (``named`` and
+    ``own_section`` rank together, then ``unclear``); a finding quoting a similar but different name
+    (``other_entity``) is always set aside. Tasks without an entity keep every finding."""
+    rank = {"named": 0, "own_section": 0, "unclear": 1, "other_entity": 9, None: 0}
+    best: dict[Any, int] = {}
+    for row in rows:
+        level = rank.get(row.get("attribution"), 1)
+        key = row.get("task_index")
+        best[key] = min(best.get(key, 9), level)
+    kept, aside = [], []
+    for row in rows:
+        level = rank.get(row.get("attribution"), 1)
+        (kept if level < 9 and level == best[row.get("task_index")] else aside).append(row)
+    return kept, aside
+
+
 def _prompt_text(messages: Sequence[Any]) -> str:
     return "\n".join(str(m.content) for m in messages)
 
@@ -333,12 +392,16 @@ def build_minions(
     local: ModelSpec = None,
     cloud: ModelSpec = None,
     *,
+    chunk_store: Any | None = None,
     store: Any | None = None,
     prices: PriceTable | None = None,
     **settings: Any,
 ) -> StateGraph:
-    """The uncompiled MinionS graph. ``store``: a ``ChunkStore`` for retrieval and ``document_ids``;
-    ``settings``: :class:`MinionsSettings` defaults."""
+    """The uncompiled MinionS graph. ``chunk_store``: a ``ChunkStore`` for retrieval and ``document_ids``
+    (``store`` is its older name, kept working); ``settings``: :class:`MinionsSettings` defaults."""
+    if chunk_store is not None and store is not None and chunk_store is not store:
+        raise InputError("give the ChunkStore once: chunk_store= (store= is its older name)")
+    store = chunk_store if chunk_store is not None else store
     roles = ModelRoles(local, cloud, prices)
     settings_class = settings_class_with_defaults(MinionsSettings, settings)
 
@@ -387,18 +450,23 @@ def build_minions(
         update: dict[str, Any] = {"doc_texts": doc_texts, "retrieval": use_retrieval, "round": 0}
         if use_retrieval:
             new_ids: list[str] = []
+            embedded = stored = 0
             if documents:
                 from langgraph_cloudlocal.documents import Document
 
                 # Idempotent: documents already in the store are only re-chunked, not re-embedded.
-                new_ids = list(
-                    store.add_documents(
-                        [Document(text) for text in documents],  # text, never read as a path
-                        chunking=run.chunking,
-                        chunk_size=run.chunk_size,
-                        overlap=run.chunk_overlap,
+                for text in documents:
+                    new_ids.extend(
+                        store.add_documents(
+                            Document(text),  # text, never read as a path
+                            chunking=chunking_for(text, run.chunking),
+                            chunk_size=run.chunk_size,
+                            overlap=run.chunk_overlap,
+                        )
                     )
-                )
+                    ingest = getattr(store, "last_ingest", None) or {}
+                    embedded += int(ingest.get("embedded", 0))
+                    stored += int(ingest.get("chunks", 0)) - int(ingest.get("embedded", 0))
             store_ids = list(dict.fromkeys([*new_ids, *document_ids]))
             n_chunks = int(store.count(document_ids=store_ids))
             update |= {"store_ids": store_ids, "chunks": [], "n_chunks": n_chunks}
@@ -406,7 +474,8 @@ def build_minions(
                 PROTOCOL,
                 "prepare",
                 "retrieval",
-                f"jobs run on the top {run.top_k} chunk(s) per task of {n_chunks}: {why}",
+                f"jobs run on the chunks each task needs (those naming its entity, else the top "
+                f"{run.top_k}) of {n_chunks}: {why}; {embedded} chunk(s) embedded now, {stored} already stored",
             )
         else:
             chunks = chunk_texts(documents, run) + stored_chunks
@@ -430,17 +499,38 @@ def build_minions(
         return update
 
     # ---------------------------------------------------------------------------------------------- plan
+    def chunks_for_task(
+        state: MinionsState, run: MinionsSettings, task: prompts.PlannedTask
+    ) -> tuple[list[dict[str, Any]], str]:
+        """The chunks one task runs on, and how they were chosen: ``named`` (every chunk that contains
+        the task's entity), ``retrieved`` (the store's top_k for its query) or ``all``."""
+        entity = task.entity.strip()
+        if entity and run.match_entity:
+            if state.get("retrieval"):
+                named = [
+                    _chunk_dict(c)
+                    for c in store.chunks_containing(entity, document_ids=state.get("store_ids") or None)
+                ]
+            else:
+                wanted = prompts.normalized(entity)
+                named = [c for c in state.get("chunks") or [] if wanted in prompts.normalized(c["text"])]
+            if named:
+                return named, "named"
+        if state.get("retrieval"):
+            query = task.query.strip() or " ".join(x for x in (entity, task.task.strip()) if x)
+            hits = store.search(query, k=run.top_k, document_ids=state.get("store_ids") or None)
+            return [_chunk_dict(c) for c in hits], "retrieved"
+        return list(state.get("chunks") or []), "all"
+
     def make_jobs(
         state: MinionsState, run: MinionsSettings, tasks: list[prompts.PlannedTask], round_number: int
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+        """(jobs, how each task chose its chunks, ids of chunks a cap left unread)."""
         per_task: list[list[dict[str, Any]]] = []
+        sources: list[str] = []
         for index, task in enumerate(tasks):
-            query = task.query.strip() or task.task.strip()
-            if state.get("retrieval"):
-                hits = store.search(query, k=run.top_k, document_ids=state.get("store_ids") or None)
-                chunks = [_chunk_dict(c) for c in hits]
-            else:
-                chunks = state.get("chunks") or []
+            chunks, source = chunks_for_task(state, run, task)
+            sources.append(source)
             seen: set[str] = set()
             jobs = []
             for chunk in chunks:
@@ -453,17 +543,24 @@ def build_minions(
                             "round": round_number,
                             "task_index": index,
                             "task": task.task.strip(),
+                            "entity": task.entity.strip(),
                             "advice": task.advice.strip(),
-                            "query": query,
+                            "query": task.query.strip(),
                             "chunk_id": chunk["id"],
                             "document_id": chunk["document_id"],
+                            "section": chunk.get("section"),
                             "chunk_text": chunk["text"],
                             "sample": sample,
+                            "chosen_by": source,
                         }
                     )
             per_task.append(jobs)
-        wanted = sum(len(j) for j in per_task)
-        return _round_robin(per_task, run.max_jobs_per_round), wanted
+        if run.max_jobs_per_round is None:
+            return [job for jobs in per_task for job in jobs], sources, []
+        kept = _round_robin(per_task, run.max_jobs_per_round)
+        read = {job["chunk_id"] for job in kept}
+        unread = [job["chunk_id"] for jobs in per_task for job in jobs if job["chunk_id"] not in read]
+        return kept, sources, list(dict.fromkeys(unread))
 
     def plan(state: MinionsState, runtime: Runtime[Any], config: RunnableConfig) -> dict[str, Any]:
         run = current_settings(runtime.context, settings_class)
@@ -530,31 +627,41 @@ def build_minions(
                 if dropped_tasks
                 else ""
             )
-        jobs, wanted = make_jobs(state, run, tasks, round_number)
-        where = "retrieved chunks" if state.get("retrieval") else "all chunks"
+        jobs, sources, unread = make_jobs(state, run, tasks, round_number)
+        chosen = {
+            "named": "the chunks that name its entity",
+            "retrieved": f"the top {run.top_k} retrieved chunks",
+            "all": "every chunk",
+        }
+        where = "; ".join(
+            f"task {i + 1} on {chosen[source]} ({sum(1 for j in jobs if j['task_index'] == i)} job(s))"
+            for i, source in enumerate(sources)
+        )
         decisions.append(
             emit_decision(
                 make_decision(
                     PROTOCOL,
                     "plan",
                     "plan",
-                    f"{how}; {len(jobs)} job(s) over {where}",
+                    f"{how}; {len(jobs)} job(s): {where}",
                     step=round_number,
                     tokens=tokens,
                     score=len(jobs),
                 )
             )
         )
-        if wanted > len(jobs):
+        if unread:
+            shown = ", ".join(unread[:10]) + (f" and {len(unread) - 10} more" if len(unread) > 10 else "")
             decisions.append(
                 emit_decision(
                     make_decision(
                         PROTOCOL,
                         "plan",
                         "jobs_capped",
-                        f"{wanted - len(jobs)} of {wanted} job(s) dropped by max_jobs_per_round={run.max_jobs_per_round}",
+                        f"max_jobs_per_round={run.max_jobs_per_round} left {len(unread)} chunk(s) a task "
+                        f"needed unread: {shown}",
                         step=round_number,
-                        score=wanted,
+                        score=len(unread),
                         threshold=run.max_jobs_per_round,
                     )
                 )
@@ -564,6 +671,7 @@ def build_minions(
             "skip_jobs": False,
             "tasks": [t.model_dump() for t in tasks],
             "pending_jobs": jobs,
+            "unread_chunks": unread,
             "wave_start": 0,
             "wave_size": _wave_size(run, config, len(jobs)),
             "round_key": uuid.uuid4().hex,
@@ -599,10 +707,12 @@ def build_minions(
         if run.samples_per_job > 1:
             local_model = _sampling_model(local_model, run.sample_temperature)
         spec = state["job"]
-        messages = prompts.job_messages(spec["chunk_text"], spec["task"], spec["advice"])
+        messages = prompts.job_messages(
+            spec["chunk_text"], spec["task"], spec["advice"], entity=spec.get("entity") or ""
+        )
         row: dict[str, Any] = {k: v for k, v in spec.items() if k not in ("chunk_text", "advice", "query")}
         row |= {"answer": None, "citation": None, "explanation": "", "failed": False, "error": None}
-        row |= {"citation_in_excerpt": None, "repeated_template": False}
+        row |= {"citation_in_excerpt": None, "repeated_template": False, "attribution": None}
         ledger: dict[str, Any] = {}
         started = time.perf_counter()
         attempt = 0
@@ -644,6 +754,9 @@ def build_minions(
                     "explanation": value.explanation.strip(),
                     "citation_in_excerpt": prompts.citation_in_excerpt(citation, spec["chunk_text"]),
                     "repeated_template": answer_copied or citation_copied,
+                    "attribution": None
+                    if answer is None
+                    else prompts.attribute_finding(spec.get("entity") or "", citation, spec.get("section")),
                 }
             break
         row |= {"attempts": attempt, "seconds": round(time.perf_counter() - started, 3)}
@@ -665,11 +778,13 @@ def build_minions(
         _forget_round(state.get("round_key") or "")
         rows = [r for r in state.get("jobs") or [] if r.get("round") == round_number]
         failed = [r for r in rows if r.get("failed")]
-        findings = [r for r in rows if not r.get("failed") and r.get("answer") is not None]
+        answered = [r for r in rows if not r.get("failed") and r.get("answer") is not None]
+        findings, set_aside = best_attributed(answered)
         decisions = []
         copied = [r for r in rows if r.get("repeated_template")]
         unverified = [r for r in findings if r.get("citation_in_excerpt") is False]
-        if copied or unverified:
+        elsewhere = [r for r in answered if r.get("attribution") == "other_entity"]
+        if copied or unverified or set_aside:
             decisions.append(
                 emit_decision(
                     make_decision(
@@ -677,9 +792,11 @@ def build_minions(
                         "filter",
                         "doubtful_findings",
                         f"{len(copied)} job(s) copied the prompt's template (the copied answer or citation dropped); "
-                        f"{len(unverified)} finding(s) cite words not in their excerpt (flagged to the cloud)",
+                        f"{len(unverified)} finding(s) cite words not in their excerpt (flagged to the cloud); "
+                        f"{len(set_aside)} finding(s) set aside for a better-attributed one of the same task "
+                        f"({len(elsewhere)} quoting a similar but different name)",
                         step=round_number,
-                        score=(len(copied) + len(unverified)) / len(rows),
+                        score=(len(copied) + len(unverified) + len(set_aside)) / len(rows),
                     )
                 )
             )
@@ -726,6 +843,7 @@ def build_minions(
             "jobs": len(round_rows),
             "answered": sum(1 for r in round_rows if not r.get("failed") and r.get("answer") is not None),
             "failed": sum(1 for r in round_rows if r.get("failed")),
+            "unread_chunks": list(state.get("unread_chunks") or []),
         }
 
         def finish(
@@ -784,11 +902,24 @@ def build_minions(
                 "feedback": feedback,
                 "scratchpad": scratchpad,
                 "decisions": [decision],
-                "rounds": [summary | {"decision": "another_round", "feedback": feedback, "scratchpad": scratchpad}],
+                "rounds": [
+                    summary | {"decision": "another_round", "feedback": feedback, "scratchpad": scratchpad}
+                ],
             }
 
+        jobs_per_task: dict[int, int] = {}
+        for row in round_rows:
+            index = int(row.get("task_index") or 0)
+            jobs_per_task[index] = jobs_per_task.get(index, 0) + 1
         messages = prompts.synthesize_messages(
-            question, findings, round_number=round_number, last_round=last_round, scratchpad=scratchpad
+            question,
+            findings,
+            round_number=round_number,
+            last_round=last_round,
+            scratchpad=scratchpad,
+            tasks=state.get("tasks") or [],
+            jobs_per_task=jobs_per_task,
+            show_quotes=run.quotes_to_cloud,
         )
         refusal = budget_refusal(state.get("ledger"), run, cloud_model, roles.prices, _prompt_text(messages))
         if refusal:
@@ -870,6 +1001,7 @@ def create_minions(
     local: ModelSpec = None,
     cloud: ModelSpec = None,
     *,
+    chunk_store: Any | None = None,
     store: Any | None = None,
     prices: PriceTable | None = None,
     name: str = "minions",
@@ -883,7 +1015,9 @@ def create_minions(
     ``settings``: :class:`MinionsSettings` defaults, e.g. ``max_rounds=2, top_k=3``; per run:
     ``graph.invoke(inputs, context={"max_rounds": 1}, config={"max_concurrency": 4})``.
     """
-    return build_minions(local, cloud, store=store, prices=prices, **settings).compile(name=name)
+    return build_minions(
+        local, cloud, chunk_store=chunk_store, store=store, prices=prices, **settings
+    ).compile(name=name)
 
 
 __all__ = [

@@ -74,3 +74,36 @@ def test_usage_errors_are_one_line_with_exit_code_2(args: list[str], message: st
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_minions_run_keeps_chunks_in_the_store_and_a_second_question_does_not_embed_again(
+    smollm2_spec: str, tmp_path: Path
+) -> None:
+    """`cloudlocal run --store DIR`: the first run embeds the document into ChromaDB, the second (a new
+    process, a new question) finds it stored. The retrieval decision says how many chunks were embedded."""
+    reasons = []
+    for question in ("Who leads the Eastern region?", "How many containers did the Northern region ship?"):
+        result = _cloudlocal(
+            "run", "-p", "minions", "-d", str(MEMO), "-q", question, "--local", smollm2_spec,
+            "--cloud", smollm2_spec, "--store", str(tmp_path / "chunks"), "--set", "max_rounds=1",
+            "--set", "max_tasks_per_round=1", "--set", "local_max_tokens=48", "--set", "cloud_max_tokens=96",
+            "--json",
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-2000:]
+        payload = json.loads(result.stdout)
+        first = payload["decisions"][0]
+        assert first["decision"] == "retrieval", first
+        reasons.append(first["reason"])
+    assert "0 chunk(s) embedded now" not in reasons[0]
+    assert "0 chunk(s) embedded now" in reasons[1] and "already stored" in reasons[1]
+    assert (tmp_path / "chunks").is_dir()
+
+
+def test_store_none_chunks_per_run(smollm2_spec: str) -> None:
+    result = _cloudlocal(
+        "run", "-p", "minions", "-d", str(MEMO), "-q", "Who leads the Eastern region?", "--local", smollm2_spec,
+        "--cloud", smollm2_spec, "--store", "none", "--set", "max_rounds=1", "--set", "max_tasks_per_round=1",
+        "--set", "local_max_tokens=48", "--set", "cloud_max_tokens=96", "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout)["decisions"][0]["decision"] == "all_chunks"

@@ -9,8 +9,8 @@ Documented behaviours (see docs/scale-out.md, "Bad input"):
 * no documents, or an empty document: ``InputError`` for Minion and MinionS (they need something to read);
   the yardsticks and AdaSwitch answer from the question alone;
 * a 50 MB document: ``check_input`` takes well under a second; MinionS chunks it and runs at most
-  ``max_jobs_per_round`` jobs (a ``jobs_capped`` decision says how many were dropped; use a ChunkStore for
-  retrieval over big documents); protocols that put whole documents into one prompt (local-only,
+  ``max_jobs_per_round`` jobs (the round's ``unread_chunks`` and a ``jobs_capped`` decision list the chunks
+  never read; use a ChunkStore for retrieval over big documents); protocols that put whole documents into one prompt (local-only,
   cloud-only, Minion's worker) raise ``PromptTooLongError`` before sending a prompt above
   ``PROMPT_TOKEN_CEILING`` tokens, and turn a server's "exceeds the context" reply into the same error
   (not retried); note that Ollama itself silently truncates prompts longer than ``num_ctx``;
@@ -162,9 +162,12 @@ def test_minions_chunks_50_mb_and_caps_the_jobs(fifty_mb: str) -> None:
     started = time.perf_counter()
     out = graph.invoke({"question": QUESTION, "documents": [fifty_mb]}, config={"max_concurrency": 8})
     elapsed = time.perf_counter() - started
-    assert len(out["jobs"]) == 24  # max_jobs_per_round
+    assert len(out["jobs"]) == 64  # max_jobs_per_round
     capped = [d for d in out["decisions"] if d["decision"] == "jobs_capped"]
-    assert capped and "dropped by max_jobs_per_round=24" in capped[0]["reason"]
+    unread = out["rounds"][0]["unread_chunks"]
+    read = {j["chunk_id"] for j in out["jobs"]}
+    assert len(unread) > 40_000 and not read & set(unread)  # every chunk never read is listed
+    assert capped and f"max_jobs_per_round=64 left {len(unread)} chunk(s) a task needed unread" in capped[0]["reason"]
     assert out["usage"]["private_chars_to_cloud"] == 0
     assert out["usage"]["document_chars"] == 50_000_000
     assert elapsed < 120, f"50 MB took {elapsed:.0f}s"
@@ -221,8 +224,9 @@ def test_ten_thousand_tiny_documents(fifty_mb: str) -> None:
     out = build("minions", models, max_rounds=1).invoke(
         {"question": QUESTION, "documents": tiny}, config={"max_concurrency": 8}
     )
-    assert len(out["jobs"]) == 24
-    assert any(d["decision"] == "jobs_capped" and "10000" in d["reason"] for d in out["decisions"])
+    assert len(out["jobs"]) == 64  # max_jobs_per_round
+    assert len(out["rounds"][0]["unread_chunks"]) == 10_000 - 64
+    assert any(d["decision"] == "jobs_capped" and "left 9936 chunk(s)" in d["reason"] for d in out["decisions"])
     # Minion puts them all in the worker's prompt (~400 KB): fine for a scripted model, documented
     out = build("minion", Models(), max_rounds=1).invoke({"question": QUESTION, "documents": tiny})
     assert out["answer"]

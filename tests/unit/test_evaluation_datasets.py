@@ -185,4 +185,38 @@ def test_shipped_datasets_match_their_generator(tmp_path: Path) -> None:
         shipped = SHIPPED / path.name
         assert shipped.exists(), f"{shipped} is missing: python -m langgraph_cloudlocal.evaluation generate"
         assert shipped.read_text() == path.read_text(), f"{shipped} differs from its generator"
-        assert len(load_dataset(shipped)) == DEFAULT_COUNT
+        assert len(load_dataset(shipped)) == (24 if path.name == "filings.jsonl" else DEFAULT_COUNT)
+
+
+def test_filings_are_long_documents_with_computed_gold_and_traps() -> None:
+    from langgraph_cloudlocal.evaluation.filings import FILINGS_QUESTION_KINDS, generate_filings
+
+    items = generate_filings()
+    assert len(items) == 24 and generate_filings() == items and generate_filings(seed=8) != items
+    documents = {item.documents[0] for item in items}
+    assert len(documents) == 6
+    assert all(30_000 <= len(d) <= 60_000 for d in documents)  # cloud-only reads >= 8 K tokens a question
+    assert {item.meta["category"] for item in items} == set(FILINGS_QUESTION_KINDS)
+    for item in items:
+        text = item.documents[0]
+        facts = item.meta["facts"]
+        for fact in facts:
+            # The gold value is written in the entity's own section.
+            section = text.split(f"## {fact['entity']}\n")[1].split("\n## ")[0]
+            value = fact["value"]
+            shown = f"{value:,}" if fact["fact"].startswith("employees") else str(value)
+            assert shown in section, (item.id, fact)
+            assert fact["entity"] in item.question
+        kind = item.meta["category"]
+        if kind == "sum":
+            assert item.answer == sum(f["value"] for f in facts)
+        if kind == "comparison":
+            assert item.answer == max(facts, key=lambda f: f["value"])["entity"]
+        if kind == "which":
+            city = item.question.split("headquartered in ")[1].split(":")[0]
+            assert [f["entity"] for f in facts if f["value"] == city] == [item.answer]
+    # The traps: namesakes, and a namesake's figure quoted in another company's section.
+    assert "It is often confused with" in items[0].documents[0] or "By comparison," in items[0].documents[0]
+    names = [line[3:] for line in items[0].documents[0].splitlines() if line.startswith("## ")]
+    prefixes = [n.split()[0] for n in names]
+    assert sum(prefixes.count(p) == 2 for p in set(prefixes)) >= len(set(prefixes)) - 1

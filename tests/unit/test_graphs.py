@@ -208,19 +208,50 @@ def test_template_tests_pass() -> None:
 
 
 @pytest.mark.usefixtures("model_env")
+@pytest.mark.parametrize("module", ["minions", "minion"])
 @pytest.mark.parametrize(
-    ("location", "constructor"), [("/tmp/chunks", "persistent"), ("http://127.0.0.1:8000", "server")]
+    ("location", "constructor"),
+    [
+        ("/tmp/chunks", "persistent"),
+        ("http://127.0.0.1:8000", "server"),
+        ("memory", "in_memory"),
+        ("none", None),
+    ],
 )
-def test_minions_graph_uses_the_chunk_store_from_the_environment(
-    location: str, constructor: str, monkeypatch: pytest.MonkeyPatch
+def test_retrieving_graphs_use_the_chunk_store_from_the_environment(
+    module: str, location: str, constructor: str | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from langgraph_cloudlocal.store import ChunkStore
 
     opened: list[tuple[str, str]] = []
-    for name in ("persistent", "server"):
+    for name in ("persistent", "server", "in_memory"):
         monkeypatch.setattr(
-            ChunkStore, name, classmethod(lambda cls, where, _n=name: opened.append((_n, where)) or object())
+            ChunkStore,
+            name,
+            classmethod(lambda cls, *args, _n=name: opened.append((_n, args[0])) or object()),
         )
     monkeypatch.setenv("CLOUDLOCAL_CHUNK_STORE", location)
-    assert load_graph_module("minions").graph.name == "minions"
-    assert opened == [(constructor, location)]
+    assert load_graph_module(module).graph.name == module
+    # The same rule as `cloudlocal run --store` and `cloudlocal eval --store` (open_chunk_store).
+    if constructor is None:
+        assert opened == []
+    elif constructor == "in_memory":
+        assert opened == [("in_memory", "corpus")]
+    else:
+        assert opened == [(constructor, location)]
+
+
+@pytest.mark.usefixtures("model_env")
+def test_without_the_variable_the_graphs_keep_chunks_in_the_user_cache(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    from langgraph_cloudlocal.store import ChunkStore
+
+    opened: list[str] = []
+    monkeypatch.setattr(
+        ChunkStore, "persistent", classmethod(lambda cls, *args: opened.append(args[0]) or object())
+    )
+    monkeypatch.delenv("CLOUDLOCAL_CHUNK_STORE", raising=False)
+    monkeypatch.setenv("CLOUDLOCAL_CACHE_DIR", str(tmp_path))
+    load_graph_module("minions")
+    assert opened == [str(tmp_path / "chunks")]

@@ -127,6 +127,7 @@ def test_final_answer_in_round_one() -> None:
             "jobs": 3,
             "answered": 1,
             "failed": 0,
+            "unread_chunks": [],
             "decision": "answer",
         }
     ]
@@ -317,8 +318,12 @@ def test_copied_template_is_no_answer_and_made_up_citations_are_flagged() -> Non
     assert doubtful["score"] == pytest.approx(2 / 3)
     synthesis_prompt = cloud.prompts("synthesize")[0]
     assert "short answer, or null" not in synthesis_prompt  # the copied template never reaches the cloud
-    assert "citation (not found in the excerpt): the budget is 9,000 euros" in synthesis_prompt
-    assert 'citation: "A budget of 7,300 EUROS."' in synthesis_prompt
+    # One line for the task, its two distinct values with how many excerpts agree; the made-up quote is
+    # flagged; the quotes themselves stay local unless quotes_to_cloud is set.
+    assert "1. Find the budget: " in synthesis_prompt
+    assert "9,000 euros (1 excerpt(s), its quote is not in the excerpt)" in synthesis_prompt
+    assert "7,300 euros (1 excerpt(s))" in synthesis_prompt
+    assert "A budget of 7,300 EUROS" not in synthesis_prompt
 
 
 def test_no_doubtful_findings_decision_when_every_citation_is_found() -> None:
@@ -357,7 +362,10 @@ def test_a_round_without_findings_can_still_ask_the_cloud() -> None:
     cloud = Cloud([plan("Find the lighthouse keeper's salary")], [synth("final", "unknown")])
     out = run(cloud, local_model(budget_only_worker), max_rounds=3, synthesize_without_findings=True)
     assert len(cloud.prompts("synthesize")) == 1 and out["answer"] == "unknown"
-    assert "No worker found anything relevant." in cloud.prompts("synthesize")[0]
+    assert (
+        "1. Find the lighthouse keeper's salary: not found (3 excerpt(s) read)"
+        in cloud.prompts("synthesize")[0]
+    )
 
 
 def test_the_last_round_synthesizes_even_without_findings() -> None:
@@ -370,13 +378,13 @@ def test_the_last_round_synthesizes_even_without_findings() -> None:
 def test_job_timeout() -> None:
     def slow(messages: list[BaseMessage]) -> str:
         if "lighthouse" in str(messages[-1].content):
-            time.sleep(1.0)
+            time.sleep(6.0)
         return budget_worker(messages)
 
     cloud = Cloud([plan("Find the budget")], [synth("final", "7,300 euros")])
     started = time.perf_counter()
     out = run(cloud, local_model(slow), job_retries=0, job_timeout_s=0.2)
-    assert time.perf_counter() - started < 0.9
+    assert time.perf_counter() - started < 5.0  # the run did not wait for the slow job (margin for a busy machine)
     failed = [j for j in out["jobs"] if j["failed"]]
     assert len(failed) == 1 and failed[0]["error"].startswith("JobTimeout")
 
@@ -439,14 +447,34 @@ def test_unreadable_synthesis_answers_locally() -> None:
 
 def test_task_and_job_caps() -> None:
     cloud = Cloud([plan("A", "B", "C", "D")], [synth("final", "x")])
-    out = run(cloud, max_tasks_per_round=2, max_jobs_per_round=4)
+    out = run(cloud, max_tasks_per_round=2, max_jobs_per_round=4, max_rounds=1)
     assert {j["task"] for j in out["jobs"]} == {"A", "B"}
     # Tasks share the cap in turn: A, B, A, B.
     assert [j["task"] for j in sorted(out["jobs"], key=lambda j: (j["chunk_id"], j["task"]))].count("A") == 2
     planned = next(d for d in out["decisions"] if d["decision"] == "plan")
     assert "2 more dropped by max_tasks_per_round=2" in planned["reason"]
+    # A and B read the first two chunks; the third was read by no one, and the run says so.
+    read = {j["chunk_id"] for j in out["jobs"]}
+    assert len(read) == 2 and len(out["rounds"][0]["unread_chunks"]) == 1
+    assert out["rounds"][0]["unread_chunks"][0] not in read and "jobs_capped" in kinds(out)
+
+
+def test_a_cap_that_leaves_chunks_unread_says_which() -> None:
+    cloud = Cloud([plan("A", "B")], [synth("final", "x")])
+    out = run(cloud, max_jobs_per_round=2, max_rounds=1)
+    read = {j["chunk_id"] for j in out["jobs"]}
+    assert len(out["jobs"]) == 2 and len(read) == 1  # A and B on the first chunk, in turn
     capped = next(d for d in out["decisions"] if d["decision"] == "jobs_capped")
-    assert capped["reason"].startswith("2 of 6 job(s) dropped") and capped["threshold"] == 4
+    unread = out["rounds"][0]["unread_chunks"]
+    assert len(unread) == 2 and not read & set(unread)
+    assert capped["threshold"] == 2 and capped["score"] == 2
+    assert all(chunk_id in capped["reason"] for chunk_id in unread)
+
+
+def test_no_cap_by_default_every_job_runs() -> None:
+    cloud = Cloud([plan("A", "B", "C", "D")], [synth("final", "x")])
+    out = run(cloud)
+    assert len(out["jobs"]) == 4 * 3 and "jobs_capped" not in kinds(out)  # 12 < the default cap of 64
 
 
 class TemperatureModel(ScriptedChatModel):
@@ -479,6 +507,10 @@ def test_citations_relayed_to_the_cloud_are_measured() -> None:
         return job_reply(None)
 
     out = run(Cloud([plan("Find the budget")], [synth("final", "7,300 euros")]), local_model(quoting))
+    assert out["usage"]["quoted_chars_to_cloud"] == 0  # quotes stay local by default
+    assert out["usage"]["private_chars_to_cloud"] == 0
+    cloud = Cloud([plan("Find the budget")], [synth("final", "7,300 euros")])
+    out = run(cloud, local_model(quoting), quotes_to_cloud=True)
     usage = out["usage"]
     # measured from the synthesis request: the citation, and at most the line breaks around it (which
     # the prompt and the document share)
@@ -673,14 +705,15 @@ def test_retrieval_runs_jobs_on_the_top_chunks(store: Any) -> None:
     assert ">= retrieval_min_chars=200" in out["decisions"][0]["reason"]
     assert len(out["jobs"]) == 1 and out["jobs"][0]["answer"] == "7,300 euros"
     assert store.count() == 6  # the documents were added to the store
-    assert (
-        "6 chunks" in cloud.prompts("plan")[0] and "best match its search query" in cloud.prompts("plan")[0]
-    )
+    assert "6 chunks" in cloud.prompts("plan")[0] and "best match them" in cloud.prompts("plan")[0]
     assert out["usage"]["document_chars"] == len(LONG_DOC)
 
 
 def test_retrieval_off_or_short_documents_use_all_chunks(store: Any) -> None:
-    for settings, why in (({"retrieval": "off"}, "retrieval is off"), ({}, "< retrieval_min_chars=8000")):
+    for settings, why in (
+        ({"retrieval": "off"}, "retrieval is off"),
+        ({"retrieval_min_chars": 8000}, "< retrieval_min_chars=8000"),
+    ):
         cloud = Cloud([plan("Find the budget")], [synth("final", "7,300 euros")])
         graph = create_minions(local_model(), cloud.model, store=store, **SMALL, **settings)
         out = graph.invoke({"question": QUESTION, "documents": [LONG_DOC]})
@@ -733,5 +766,139 @@ def test_plan_schema_caps_the_task_list_for_constrained_decoding() -> None:
     assert plan_schema(2) is plan_schema(2)
     assert len(plan_schema(2).model_validate({"tasks": [{"task": "a"}] * 3}).tasks) == 3  # lenient
     # Every job field is required in the schema (so it is written) but optional when parsing.
-    assert set(JobOutput.model_json_schema()["required"]) == {"explanation", "citation", "answer"}
+    assert set(JobOutput.model_json_schema()["required"]) == {"citation", "answer"}
     assert JobOutput.model_validate({"answer": "x"}).citation is None
+
+
+# --------------------------------------------------------------------------------------------------
+# Entity tasks: jobs only where the name is, findings attributed, the supervisor reads one line a task
+
+REVIEW = (
+    "# Review\n\nTwelve companies filed.\n\n"
+    "## Aldor Systems\n\nAldor Systems makes sensors. Revenue for 2023 was $161 million. "
+    "It is often confused with Aldor Logistics, which reported $507 million of revenue for 2023.\n\n"
+    "## Brevik Labs\n\nBrevik Labs makes flour. Revenue for 2023 was $88 million.\n\n"
+    "## Aldor Logistics\n\nAldor Logistics runs ferries. Revenue for 2023 was $507 million."
+)
+
+
+def revenue_worker(messages: list[BaseMessage]) -> str:
+    """Reads the first revenue sentence of its excerpt, whoever it is about; on the Aldor Systems section,
+    it falls for the namesake's figure (what SmolLM2 does)."""
+    excerpt = excerpt_of(messages)
+    if "Aldor Systems makes" in excerpt:
+        return job_reply("507", "Aldor Logistics, which reported $507 million of revenue for 2023")
+    for sentence in excerpt.replace("\n", " ").split(". "):
+        if "Revenue for 2023" in sentence:
+            return job_reply(sentence.split("$")[1].split(" ")[0], sentence)
+    return job_reply(None)
+
+
+def test_chunking_auto_cuts_markdown_by_section_and_jobs_run_where_the_entity_is_named() -> None:
+    cloud = Cloud(
+        [
+            plan(
+                {"entity": "Aldor Logistics", "task": "2023 revenue"},
+                {"entity": "Brevik Labs", "task": "2023 revenue"},
+            )
+        ],
+        [synth("final", "595")],
+    )
+    local = local_model(revenue_worker)
+    graph = create_minions(local, cloud.model)
+    out = graph.invoke(
+        {"question": "Combined 2023 revenue of Aldor Logistics and Brevik Labs?", "documents": [REVIEW]}
+    )
+    jobs = {(j["entity"], j["section"].split(" > ")[-1]) for j in out["jobs"]}
+    # Aldor Logistics is named in its own section and in Aldor Systems'; Brevik Labs in its own only.
+    assert jobs == {
+        ("Aldor Logistics", "Aldor Systems"),
+        ("Aldor Logistics", "Aldor Logistics"),
+        ("Brevik Labs", "Brevik Labs"),
+    }
+    assert all(j["chosen_by"] == "named" for j in out["jobs"]) and len(local.calls) == 3
+    planned = next(d for d in out["decisions"] if d["decision"] == "plan")
+    assert "task 1 on the chunks that name its entity (2 job(s))" in planned["reason"]
+    table = cloud.prompts("synthesize")[0]
+    assert "1. Aldor Logistics | 2023 revenue: 507 (2 excerpt(s))" in table
+    assert "2. Brevik Labs | 2023 revenue: 88 (1 excerpt(s))" in table
+
+
+def test_a_finding_quoting_a_similar_name_is_set_aside() -> None:
+    cloud = Cloud([plan({"entity": "Aldor Systems", "task": "2023 revenue"})], [synth("final", "161")])
+    out = create_minions(local_model(revenue_worker), cloud.model, max_rounds=2).invoke(
+        {"question": "What was the 2023 revenue of Aldor Systems?", "documents": [REVIEW]}
+    )
+    first = [j for j in out["jobs"] if j["round"] == 1]
+    (row,) = first  # only the Aldor Systems section names Aldor Systems
+    assert row["answer"] == "507" and row["attribution"] == "other_entity"
+    # Round 1's only finding was about the namesake: set aside, so round 2 plans again without asking the
+    # cloud; the last round's synthesis reads "not found", never 507.
+    assert kinds(out).count("another_round") == 1
+    (table,) = cloud.prompts("synthesize")
+    assert "1. Aldor Systems | 2023 revenue: not found (1 excerpt(s) read)" in table and "507" not in table
+    doubtful = next(d for d in out["decisions"] if d["decision"] == "doubtful_findings")
+    assert "1 finding(s) set aside" in doubtful["reason"]
+    assert "1 quoting a similar but different name" in doubtful["reason"]
+
+
+def test_attribution_rules() -> None:
+    from langgraph_cloudlocal.prompts.minions import attribute_finding
+
+    assert attribute_finding("Aldor Systems", "Aldor Systems booked $161 million", None) == "named"
+    assert (
+        attribute_finding("Aldor Systems", "Revenue was $161 million", "Review > Aldor Systems")
+        == "own_section"
+    )
+    assert attribute_finding("Aldor Systems", "Revenue was $88 million", "Review > Brevik Labs") == "unclear"
+    assert (
+        attribute_finding(
+            "Aldor Systems", "unlike Aldor Logistics, with $507 million", "Review > Aldor Systems"
+        )
+        == "other_entity"
+    )
+    assert attribute_finding("", "anything", None) == "named"  # a task without an entity
+
+
+def test_an_entity_no_chunk_names_falls_back_to_every_chunk() -> None:
+    cloud = Cloud([plan({"entity": "Zebulon Works", "task": "2023 revenue"})], [synth("final", "x")])
+    out = create_minions(local_model(revenue_worker), cloud.model, max_rounds=1).invoke(
+        {"question": "What was the 2023 revenue of Zebulon Works?", "documents": [REVIEW]}
+    )
+    assert {j["chosen_by"] for j in out["jobs"]} == {"all"} and len(out["jobs"]) == 4
+
+
+class CountingEmbeddings(KeywordEmbeddings):
+    """KeywordEmbeddings that count the chunks they embed (queries apart)."""
+
+    def __init__(self) -> None:
+        self.embedded = 0
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.embedded += len(texts)
+        return super().embed_documents(texts)
+
+
+def test_a_second_question_on_the_same_document_does_not_embed_it_again(tmp_path: Any) -> None:
+    from langgraph_cloudlocal.store import ChunkStore
+
+    counts = []
+    for question in (QUESTION, "Who keeps the lighthouse?"):
+        embeddings = CountingEmbeddings()
+        # A new store object on the same folder each time, as each `cloudlocal run` opens it.
+        with ChunkStore.persistent(tmp_path / "chunks", embedding=embeddings) as store:
+            cloud = Cloud([plan("Find the budget")], [synth("final", "7,300 euros")])
+            out = create_minions(local_model(), cloud.model, chunk_store=store, **SMALL, max_rounds=1).invoke(
+                {"question": question, "documents": [LONG_DOC]}
+            )
+            counts.append(embeddings.embedded)
+            assert kinds(out)[0] == "retrieval"
+            reason = out["decisions"][0]["reason"]
+    assert counts == [6, 0]
+    assert "0 chunk(s) embedded now, 6 already stored" in reason
+
+
+def test_chunk_store_and_its_older_name_store_are_one_argument(store: Any) -> None:
+    cloud = Cloud([plan("x")], [synth("final", "x")])
+    with pytest.raises(InputError, match="give the ChunkStore once"):
+        create_minions(local_model(), cloud.model, chunk_store=store, store=object())
