@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import itertools
 import json
@@ -129,21 +130,24 @@ def bench_server(n_jobs: int, slots: int, repeats: int, max_tokens: int, saver_k
         inputs = {"question": "Which numbers do the notes give?", "documents": documents}
         max_concurrency = max(slots * 2, 8)
 
+        failures: collections.Counter[str] = collections.Counter()  # "path: why" -> jobs
+        # One event loop for every plain pass: the client's async connections belong to the loop that
+        # opened them (a new asyncio.run per pass failed some calls at once with "Event loop is closed",
+        # which made the plain path look faster than it was).
+        loop = asyncio.new_event_loop()
+        stack.callback(loop.close)
+
         async def plain_once() -> float:
             started = time.perf_counter()
-            # A reply cut off at the token limit raises in the openai client; such a job failed.
             replies = await asyncio.gather(
                 *(runnable.ainvoke(messages) for messages in message_lists), return_exceptions=True
             )
             elapsed = time.perf_counter() - started
-            ok = sum(
-                1
-                for reply in replies
-                if not isinstance(reply, BaseException)
-                and parse_structured(str(reply.content), prompts.JobOutput)[0] is not None
-            )
-            if ok != n_jobs:
-                raise JobsFailed(f"plain asyncio.gather: {n_jobs - ok} of {n_jobs} jobs failed")
+            for reply in replies:
+                if isinstance(reply, BaseException):  # e.g. a reply cut off at the token limit
+                    failures[f"plain: {type(reply).__name__} ({str(reply)[:80]})"] += 1
+                elif parse_structured(str(reply.content), prompts.JobOutput)[0] is None:
+                    failures["plain: unreadable reply"] += 1
             return elapsed
 
         def graph_once(context: dict[str, Any] | None = None) -> float:
@@ -154,24 +158,23 @@ def bench_server(n_jobs: int, slots: int, repeats: int, max_tokens: int, saver_k
             started = time.perf_counter()
             out = graph.invoke(inputs, config=config, context=context)
             elapsed = time.perf_counter() - started
-            failed = [job for job in out["jobs"] if job["failed"]]
-            if len(out["jobs"]) != n_jobs or failed:
-                raise JobsFailed(
-                    f"MinionS graph: {len(out['jobs'])} job rows for {n_jobs} jobs, {len(failed)} failed "
-                    f"(first error: {failed[0]['error'] if failed else None})"
-                )
+            path = "graph one wave" if context else "graph"
+            failures[f"{path}: missing job rows"] += n_jobs - len(out["jobs"])
+            for job in out["jobs"]:
+                if job["failed"]:
+                    failures[f"{path}: {str(job['error']).split(':')[0]}"] += 1
             return elapsed
 
         one_wave = {"job_wave_size": n_jobs}
         # Warm up every path (model pages, prompt cache for the shared system prefix).
         print(
-            f"  warm-up: plain {asyncio.run(plain_once()):.2f} s, graph {graph_once():.2f} s, "
+            f"  warm-up: plain {loop.run_until_complete(plain_once()):.2f} s, graph {graph_once():.2f} s, "
             f"graph one wave {graph_once(one_wave):.2f} s",
             flush=True,
         )
         plain_times, graph_times, one_wave_times = [], [], []
         for index in range(repeats):  # interleaved, so server noise hits all alike
-            plain_times.append(asyncio.run(plain_once()))
+            plain_times.append(loop.run_until_complete(plain_once()))
             graph_times.append(graph_once())
             one_wave_times.append(graph_once(one_wave))
             print(
@@ -192,6 +195,8 @@ def bench_server(n_jobs: int, slots: int, repeats: int, max_tokens: int, saver_k
             "graph_times": graph_times,
             "one_wave_times": one_wave_times,
             "wave_size": max_concurrency,
+            "failures": {why: n for why, n in failures.items() if n},
+            "jobs_run": n_jobs * (repeats + 1),  # per path, warm-up included
         }
 
 
@@ -266,15 +271,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  graph's own      {over['overhead_ms_per_job']:.3f} ms/job   (goal <= 2 ms)", flush=True)
     if args.skip_server:
         return 0
-    try:
-        res = bench_server(args.jobs, args.slots, args.repeats, args.max_tokens, args.checkpointer)
-    except JobsFailed as exc:
-        print(f"FAILED: {exc}; the paths did not do the same work, so their times are not compared")
-        return 1
+    res = bench_server(args.jobs, args.slots, args.repeats, args.max_tokens, args.checkpointer)
+    failures = res["failures"]
+    checked = "every job succeeded on every path" if not failures else "SOME JOBS FAILED, see below"
     print(
         f"throughput, {args.jobs} jobs on embedded SmolLM2-135M, n_parallel={args.slots}, "
-        f"max_tokens={args.max_tokens}, {args.checkpointer} checkpointer (every job succeeded on every "
-        f"path; min / median / max of {args.repeats}; jobs/s and ratios from the medians):"
+        f"max_tokens={args.max_tokens}, {args.checkpointer} checkpointer ({checked}; "
+        f"min / median / max of {args.repeats}; jobs/s and ratios from the medians):"
     )
     print(f"  plain asyncio.gather  {res['plain_jobs_per_s']:.2f} jobs/s  ({spread(res['plain_times'])})")
     print(
@@ -285,6 +288,13 @@ def main(argv: list[str] | None = None) -> int:
         f"  one wave of all jobs  {res['one_wave_jobs_per_s']:.2f} jobs/s  ({spread(res['one_wave_times'])})  "
         f"ratio {res['one_wave_ratio']:.2f}   (job_wave_size={args.jobs})"
     )
+    if failures:
+        detail = ", ".join(f"{why} x{n}" for why, n in sorted(failures.items()))
+        print(
+            f"FAILED: of {res['jobs_run']} jobs per path: {detail}. A path whose jobs fail does less "
+            "work: its time is not comparable (replies cut at the token limit: raise --max-tokens)."
+        )
+        return 1
     return 0
 
 
