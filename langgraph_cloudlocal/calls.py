@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -24,6 +24,8 @@ from langgraph_cloudlocal.ledger import RawUsage, approx_tokens, merge_usage, us
 from langgraph_cloudlocal.models import ResolvedModel
 
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
+# (usage of the attempts so far, text of the next attempt) -> why it must not be sent, or None
+RetryRefusal = Callable[[RawUsage, str], "str | None"]
 
 
 class ModelCallError(RuntimeError):
@@ -301,24 +303,6 @@ def _message_from_cut_off_reply(exc: Exception) -> AIMessage | None:
     return AIMessage(content=text, usage_metadata=metadata, response_metadata=response_metadata)
 
 
-def quoted_chars(prompt: str, documents: Sequence[str], window: int = 40) -> int:
-    """Characters of ``prompt`` that repeat some document verbatim in runs of at least ``window`` chars.
-
-    Used to measure how much private text reaches the cloud indirectly (quotes relayed by the local
-    model). Probes every ``window // 2`` characters, so it is fast on long documents and may miss runs
-    shorter than ``window``.
-    """
-    if not documents or len(prompt) < window:
-        return 0
-    covered = bytearray(len(prompt))
-    step = max(1, window // 2)
-    for start in range(0, len(prompt) - window + 1, step):
-        probe = prompt[start : start + window]
-        if any(probe in doc for doc in documents):
-            covered[start : start + window] = b"\x01" * window
-    return int(sum(covered))
-
-
 # --------------------------------------------------------------------------------------------------
 # Calls
 
@@ -328,16 +312,12 @@ def call_text(
     messages: Sequence[BaseMessage],
     *,
     max_tokens: int | None = None,
-    private_chars: int = 0,
-    documents: Sequence[str] | None = None,
     logprobs: bool = False,
     config: dict[str, Any] | None = None,
 ) -> CallResult:
     """One plain chat call; raises :class:`ModelCallError` when the server cannot be reached."""
     runnable = bind_call_options(resolved.model, max_tokens=max_tokens, logprobs=logprobs)
-    return _invoke(
-        resolved, runnable, messages, private_chars=private_chars, documents=documents, config=config
-    )
+    return _invoke(resolved, runnable, messages, config=config)
 
 
 def _invoke(
@@ -345,10 +325,10 @@ def _invoke(
     runnable: Any,
     messages: Sequence[BaseMessage],
     *,
-    private_chars: int,
-    documents: Sequence[str] | None,
     config: dict[str, Any] | None,
 ) -> CallResult:
+    """Send one request. A cloud request's text goes into the usage it returns, so that the privacy
+    report is measured from what was sent whatever the protocol (langgraph_cloudlocal.privacy)."""
     prompt = _prompt_text(messages)
     prompt_tokens = approx_tokens(prompt)
     if prompt_tokens > PROMPT_TOKEN_CEILING:
@@ -369,15 +349,13 @@ def _invoke(
     if not isinstance(message, AIMessage):  # pragma: no cover - every chat model returns one
         message = AIMessage(content=str(message))
     input_tokens, output_tokens, cached = usage_of(message, prompt)
-    quoted = quoted_chars(prompt, documents) if (resolved.role == "cloud" and documents) else 0
     usage = usage_delta(
         resolved.role,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         cached_tokens=cached,
         seconds=seconds,
-        private_chars_to_cloud=private_chars,
-        quoted_chars_to_cloud=quoted,
+        cloud_request=prompt if resolved.role == "cloud" else None,
     )
     return CallResult(_text_of(message), message, usage, seconds)
 
@@ -389,16 +367,17 @@ def call_structured(
     *,
     retries: int = 2,
     max_tokens: int | None = None,
-    private_chars: int = 0,
-    documents: Sequence[str] | None = None,
     constrained: bool = True,
     logprobs: bool = False,
     config: dict[str, Any] | None = None,
+    retry_refusal: RetryRefusal | None = None,
 ) -> StructuredResult[SchemaT]:
     """Ask for a ``schema`` object; repair, then retry with the error, up to ``retries`` more times.
 
     Returns a failed result (``value=None``) with the raw text instead of raising for bad output.
     Connection errors still raise :class:`ModelCallError` (the node's retry policy handles those).
+    ``retry_refusal(usage_so_far, retry_prompt)`` is asked before each retry (a retry is a full call:
+    the prompt again, plus the schema); a reason stops the retries there (budgets use it).
     """
     json_schema = schema.model_json_schema() if constrained else None
     runnable = bind_call_options(
@@ -414,15 +393,12 @@ def call_structured(
     error: str | None = None
     message: AIMessage | None = None
     for attempt in range(1, retries + 2):
-        result = _invoke(
-            resolved,
-            runnable,
-            conversation,
-            # The documents are sent once; a retry repeats the prompt, so count what it carries again.
-            private_chars=private_chars,
-            documents=documents,
-            config=config,
-        )
+        if attempt > 1 and retry_refusal is not None:
+            refused = retry_refusal(usage, _prompt_text(conversation))
+            if refused:
+                error = f"{error}; not asked again: {refused}"
+                break
+        result = _invoke(resolved, runnable, conversation, config=config)
         usage = merge_usage(usage, result.usage)
         raws.append(result.text)
         message = result.message

@@ -30,14 +30,13 @@ class RoleUsage(TypedDict):
 
 
 class RawUsage(TypedDict, total=False):
-    """What the graph state carries: counters per role, plus privacy counters."""
+    """What the graph state carries: counters per role, and the text of every cloud request sent."""
 
     local: RoleUsage
     cloud: RoleUsage
-    # Characters of the user's documents that a protocol itself placed in cloud prompts.
-    private_chars_to_cloud: int
-    # Characters of cloud prompts that repeat the documents verbatim (e.g. quotes relayed by the local model).
-    quoted_chars_to_cloud: int
+    # The text of each cloud request (all messages, every attempt), in the order sent; the privacy report
+    # is measured from these when the run ends (langgraph_cloudlocal.privacy).
+    cloud_requests: list[str]
 
 
 def empty_role_usage() -> RoleUsage:
@@ -53,6 +52,8 @@ def merge_usage(left: Mapping[str, Any] | None, right: Mapping[str, Any] | None)
                 role = out.setdefault(key, empty_role_usage())
                 for counter in ROLE_COUNTERS:
                     role[counter] = role[counter] + value.get(counter, 0)
+            elif isinstance(value, list):
+                out[key] = [*out.get(key, []), *value]
             elif isinstance(value, int | float):
                 out[key] = out.get(key, 0) + value
     return out  # type: ignore[return-value]
@@ -66,10 +67,11 @@ def usage_delta(
     cached_tokens: int = 0,
     seconds: float = 0.0,
     failed: bool = False,
-    private_chars_to_cloud: int = 0,
-    quoted_chars_to_cloud: int = 0,
+    cloud_request: str | None = None,
 ) -> RawUsage:
-    """The usage of one model call, ready to be returned from a node under the ``usage`` key."""
+    """The usage of one model call, ready to be returned from a node under the ``usage`` key.
+
+    ``cloud_request`` is the text a cloud call sent (recorded for the privacy report)."""
     counters = RoleUsage(
         input_tokens=int(input_tokens),
         output_tokens=int(output_tokens),
@@ -79,9 +81,8 @@ def usage_delta(
         seconds=float(seconds),
     )
     delta: RawUsage = {role: counters}
-    if role == "cloud":
-        delta["private_chars_to_cloud"] = int(private_chars_to_cloud)
-        delta["quoted_chars_to_cloud"] = int(quoted_chars_to_cloud)
+    if role == "cloud" and cloud_request is not None:
+        delta["cloud_requests"] = [cloud_request]
     return delta
 
 
@@ -158,6 +159,96 @@ def approx_tokens(text: str) -> int:
 
 TokenCounter = Callable[[str], int]
 
+# Extra input tokens of the cloud-only estimate on top of the question and the documents: the chat
+# template and a one-line instruction.
+CLOUD_ONLY_PROMPT_OVERHEAD_TOKENS = 50
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+_TIKTOKEN_URL = "https://openaipublic.blob.core.windows.net/encodings/{}.tiktoken"
+
+
+def _llama_cpp_counter(base_url: str, timeout: float) -> TokenCounter | None:
+    """The ``/tokenize`` endpoint of a llama.cpp server on loopback, or None.
+
+    Only loopback: counting sends the documents, which must not go to a remote server just to be
+    counted. And only after ``/props`` (which carries no private text) says the server is llama.cpp.
+    """
+    from urllib.parse import urlsplit
+
+    import httpx
+
+    parts = urlsplit(base_url)
+    if parts.hostname not in _LOOPBACK_HOSTS:
+        return None
+    root = base_url.rstrip("/")
+    root = root[: -len("/v1")] if root.endswith("/v1") else root
+    try:
+        props = httpx.get(f"{root}/props", timeout=timeout)
+        if props.status_code != 200 or "default_generation_settings" not in props.json():
+            return None
+    except Exception:  # noqa: BLE001 - no server, not JSON, sockets disabled: fall back
+        return None
+
+    def count(text: str) -> int:
+        reply = httpx.post(f"{root}/tokenize", json={"content": text}, timeout=timeout)
+        reply.raise_for_status()
+        return len(reply.json()["tokens"])
+
+    return count
+
+
+def _tiktoken_counter(model_name: str) -> tuple[TokenCounter, str] | None:
+    """tiktoken's encoding of an OpenAI model, only when it is installed and its encoding file is already
+    cached (tiktoken downloads it on first use; offline, that would fail or hang)."""
+    import hashlib
+    import os
+    import tempfile
+
+    try:
+        import tiktoken
+    except ImportError:
+        return None
+    try:
+        encoding_name = tiktoken.encoding_name_for_model(model_name)
+    except KeyError:
+        return None
+    cache_dir = os.environ.get("TIKTOKEN_CACHE_DIR") or os.environ.get("DATA_GYM_CACHE_DIR")
+    cache_dir = cache_dir or os.path.join(tempfile.gettempdir(), "data-gym-cache")
+    key = hashlib.sha1(_TIKTOKEN_URL.format(encoding_name).encode()).hexdigest()
+    if not os.path.exists(os.path.join(cache_dir, key)):
+        return None
+    try:
+        encoding = tiktoken.get_encoding(encoding_name)
+    except Exception:  # noqa: BLE001 - a corrupt cache file: fall back
+        return None
+    return (lambda text: len(encoding.encode(text, disallowed_special=()))), f"tiktoken {encoding_name}"
+
+
+def cloud_token_counter(
+    model_name: str, base_url: str | None, *, timeout: float = 5.0
+) -> tuple[TokenCounter, str]:
+    """The best token counter for the cloud model at hand, and its name for the usage report:
+
+    ``"llama.cpp /tokenize"`` (a llama.cpp server on loopback, e.g. the embedded stand-in), ``"tiktoken
+    <encoding>"`` (OpenAI model names, when the encoding is cached), else ``"chars/4"``.
+    """
+    if base_url:
+        counter = _llama_cpp_counter(base_url, timeout)
+        if counter is not None:
+            return counter, "llama.cpp /tokenize"
+    found = _tiktoken_counter(model_name)
+    if found is not None:
+        return found
+    return approx_tokens, "chars/4"
+
+
+def estimate_cloud_only(
+    question: str, documents: list[str] | tuple[str, ...], answer: str, counter: TokenCounter
+) -> tuple[int, int]:
+    """(input, output) tokens of one cloud call that reads the question and the whole documents and
+    writes ``answer``."""
+    text = "\n\n".join([question, *documents])
+    return counter(text) + CLOUD_ONLY_PROMPT_OVERHEAD_TOKENS, max(1, counter(answer) if answer else 1)
+
 
 def finalize_usage(
     raw: Mapping[str, Any] | None,
@@ -167,12 +258,20 @@ def finalize_usage(
     prices: PriceTable | None = None,
     cloud_only_input_tokens: int = 0,
     cloud_only_output_tokens: int = 0,
+    cloud_only_method: str = "chars/4",
+    documents: list[str] | tuple[str, ...] = (),
+    cloud_only_run: bool = False,
 ) -> dict[str, Any]:
-    """The ``usage`` object of a protocol's output: counters, dollars, and the cloud-only estimate.
+    """The ``usage`` object of a protocol's output: counters, dollars, the cloud-only estimate, and the
+    privacy report measured from the cloud requests in ``raw`` against ``documents``.
 
     ``cloud_only_*`` describe one cloud call that reads the whole documents and the question and writes
-    the answer — what the same question would cost without the local model.
+    the answer — what the same question would cost without the local model; ``cloud_only_method`` says
+    how its tokens were counted. A run of the cloud-only yardstick itself (``cloud_only_run``) that made
+    cloud calls is its own estimate: its ``cost_reduction`` is exactly 1.
     """
+    from langgraph_cloudlocal.privacy import measure_privacy
+
     prices = prices or PriceTable()
     merged = merge_usage(raw, {})
     out: dict[str, Any] = {}
@@ -186,8 +285,15 @@ def finalize_usage(
         counters["seconds"] = round(counters["seconds"], 3)
         out[role] = counters
     cloud_price = prices.for_model("cloud", cloud_model)
-    cloud_only = cloud_price.cost(cloud_only_input_tokens, cloud_only_output_tokens)
     cloud_cost = out["cloud"]["cost_usd"]
+    if cloud_only_run and out["cloud"]["calls"] > 0:
+        cloud_only_input_tokens = out["cloud"]["input_tokens"]
+        cloud_only_output_tokens = out["cloud"]["output_tokens"]
+        cloud_only = cloud_cost
+        cloud_only_method = "measured (this run is cloud-only)"
+    else:
+        cloud_only = cloud_price.cost(cloud_only_input_tokens, cloud_only_output_tokens)
+    privacy = measure_privacy(list(merged.get("cloud_requests") or []), list(documents))
     out.update(
         cloud_cost_usd=cloud_cost,
         local_cost_usd=out["local"]["cost_usd"],
@@ -196,10 +302,10 @@ def finalize_usage(
         cloud_only_cost_usd=cloud_only,
         cloud_only_input_tokens=cloud_only_input_tokens,
         cloud_only_output_tokens=cloud_only_output_tokens,
-        cloud_only_estimate="one cloud call with the whole documents; tokens approximated as chars/4",
+        cloud_only_estimate="one cloud call with the question and the whole documents, writing the answer",
+        cloud_only_estimate_method=cloud_only_method,
         cost_reduction=(cloud_only / cloud_cost) if cloud_cost > 0 else None,
-        private_chars_to_cloud=int(merged.get("private_chars_to_cloud", 0)),
-        quoted_chars_to_cloud=int(merged.get("quoted_chars_to_cloud", 0)),
+        **privacy.as_usage(),
     )
     return out
 

@@ -37,8 +37,9 @@ recorded, and no further step is escalated in this run (later doubtful steps are
 decisions that say why).
 
 **Privacy.** The documents go to the local model only. The cloud sees the question, the accepted steps
-so far and the doubtful draft (``private_chars_to_cloud`` stays 0; document text that the local model
-copied into its steps is measured as ``quoted_chars_to_cloud``). The question itself goes to the cloud.
+so far and the doubtful draft; document text or values that the local model copied into its steps are
+measured from the cloud requests (``private_chars_to_cloud``, ``sensitive_values_to_cloud``). The
+question itself goes to the cloud.
 
 **Step cap.** After ``max_steps`` accepted steps without a final answer the run stops (``step_cap``
 decision); the answer is the last step's final answer if it has one, else its text.
@@ -78,6 +79,7 @@ from langgraph_cloudlocal.protocols.common import (
     RunSettings,
     UsageField,
     budget_refusal,
+    budget_retry_guard,
     budget_stop_decision,
     check_input,
     current_settings,
@@ -489,7 +491,7 @@ def build_adaswitch(
     def cloud_step(state: AdaSwitchState, runtime: Runtime[Any]) -> dict[str, Any]:
         run = current_settings(runtime.context, settings_class)
         _, cloud_model = roles.for_run(run)
-        question, documents = state["question"], list(state.get("documents") or [])
+        question = state["question"]
         steps = list(state.get("steps") or [])
         draft = dict(state.get("draft") or {})
         number = len(steps) + 1
@@ -507,8 +509,7 @@ def build_adaswitch(
             prompts.StepReply,
             retries=run.structured_retries,
             max_tokens=run.cloud_max_tokens,
-            private_chars=0,  # the documents never go to the cloud
-            documents=documents,  # but what the local model copied from them into its steps is measured
+            retry_refusal=budget_retry_guard(state.get("ledger"), run, cloud_model, roles.prices),
         )
         decisions: list[SwitchDecision] = []
         value = result.value

@@ -95,7 +95,6 @@ def _build_single_model(
             model,
             messages,
             max_tokens=run.local_max_tokens if use == "local" else run.cloud_max_tokens,
-            private_chars=sum(len(d) for d in documents) if use == "cloud" else 0,
         )
         decisions.append(
             emit_decision(
@@ -111,6 +110,7 @@ def _build_single_model(
             question=question,
             documents=documents,
             answer=answer_text,
+            cloud_only_run=which == "cloud",
         )
         # Overwrite: a run is this one node, so a second question on the same thread starts afresh.
         return {

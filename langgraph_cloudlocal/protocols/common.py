@@ -15,13 +15,15 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.types import RetryPolicy, interrupt
 from typing_extensions import TypedDict  # pydantic (Studio's schemas) rejects typing.TypedDict on 3.11
 
-from langgraph_cloudlocal.calls import ModelCallError
+from langgraph_cloudlocal.calls import ModelCallError, RetryRefusal
 from langgraph_cloudlocal.decisions import SwitchDecision, emit_decision, make_decision
 from langgraph_cloudlocal.ledger import (
     Budget,
     PriceTable,
     RawUsage,
     approx_tokens,
+    cloud_token_counter,
+    estimate_cloud_only,
     finalize_usage,
     merge_usage,
 )
@@ -242,6 +244,24 @@ def budget_refusal(
     return reason
 
 
+def budget_retry_guard(
+    usage: Mapping[str, Any] | None, settings: RunSettings, cloud: ResolvedModel, prices: PriceTable
+) -> RetryRefusal | None:
+    """The ``retry_refusal`` of a structured cloud call: a repair retry is a full cloud call, so it is
+    checked against the budget like the first attempt (without asking a human: it stops the retries)."""
+    budget = settings.budget()
+    if budget.unlimited:
+        return None
+    price = prices.for_model("cloud", cloud.model_name)
+
+    def refusal(used: RawUsage, next_prompt: str) -> str | None:
+        return budget.refusal(
+            merge_usage(usage, used), next_input_tokens=approx_tokens(next_prompt), cloud_price=price
+        )
+
+    return refusal
+
+
 def budget_stop_decision(protocol: str, node: str, reason: str, step: int | None) -> SwitchDecision:
     return emit_decision(make_decision(protocol, node, "budget_stop", reason, step=step))
 
@@ -255,16 +275,36 @@ def usage_report(
     question: str,
     documents: Sequence[str],
     answer: str,
+    cloud_only_run: bool = False,
 ) -> dict[str, Any]:
-    """The ``usage`` object of a protocol's output (see :func:`~langgraph_cloudlocal.ledger.finalize_usage`)."""
+    """The ``usage`` object of a protocol's output (see :func:`~langgraph_cloudlocal.ledger.finalize_usage`).
+
+    ``documents`` are every private text of the run: the cloud requests recorded in ``usage`` are
+    measured against them. The cloud-only estimate counts tokens with the cloud model's own tokenizer
+    where one is at hand (:func:`~langgraph_cloudlocal.ledger.cloud_token_counter`).
+    """
     document_chars = sum(len(d) for d in documents)
+    input_tokens = output_tokens = 0
+    method = "measured (this run is cloud-only)"
+    if not (cloud_only_run and (merge_usage(usage, {}).get("cloud") or {}).get("calls")):
+        counter, method = cloud_token_counter(cloud.model_name, cloud.base_url)
+        try:
+            input_tokens, output_tokens = estimate_cloud_only(question, list(documents), answer, counter)
+        except Exception:  # noqa: BLE001 - the tokenizer server went away mid-run: fall back
+            input_tokens, output_tokens = estimate_cloud_only(
+                question, list(documents), answer, approx_tokens
+            )
+            method = "chars/4"
     return finalize_usage(
         usage,
         local_model=local.model_name,
         cloud_model=cloud.model_name,
         prices=prices,
-        cloud_only_input_tokens=approx_tokens(question) + (document_chars + 3) // 4 + 50,
-        cloud_only_output_tokens=max(1, approx_tokens(answer)),
+        cloud_only_input_tokens=input_tokens,
+        cloud_only_output_tokens=output_tokens,
+        cloud_only_method=method,
+        documents=list(documents),
+        cloud_only_run=cloud_only_run,
     ) | {"document_chars": document_chars}
 
 

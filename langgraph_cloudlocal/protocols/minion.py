@@ -3,9 +3,9 @@ local model, which has read them.
 
 Each round the cloud supervisor (structured output) either answers or asks the local worker one more
 question; the worker answers from the documents. Rounds are capped (``max_rounds``, default 3): after
-the last worker reply the supervisor must answer. The cloud never gets the documents
-(``private_chars_to_cloud`` stays 0); what the worker quotes verbatim is measured as
-``quoted_chars_to_cloud``.
+the last worker reply the supervisor must answer. The cloud never gets the documents; what the worker
+relays from them is measured from the cloud requests (``private_chars_to_cloud``,
+``sensitive_values_to_cloud``).
 
 Graph: ``START -> supervisor <-> worker``, ending at ``supervisor`` (or at ``worker`` when the cloud
 budget ran out: the local model then answers the question itself).
@@ -38,6 +38,7 @@ from langgraph_cloudlocal.protocols.common import (
     RunSettings,
     UsageField,
     budget_refusal,
+    budget_retry_guard,
     budget_stop_decision,
     check_input,
     current_settings,
@@ -189,8 +190,7 @@ def build_minion(
             schema,
             retries=run.structured_retries,
             max_tokens=run.cloud_max_tokens,
-            private_chars=0,  # the cloud never sees the documents
-            documents=documents,  # but what the worker quotes is measured
+            retry_refusal=budget_retry_guard(state.get("ledger"), run, cloud_model, roles.prices),
         )
         value: Any = result.value
         next_round = done_rounds + 1

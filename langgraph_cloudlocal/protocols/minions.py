@@ -35,8 +35,8 @@ Budget: before every cloud call the ledger is checked. A refused plan in round 1
 itself as the only task (locally); a refused plan later goes straight to synthesis; a refused synthesis
 answers with the answer most jobs gave (``local_answer`` decision).
 
-The cloud never gets the documents (``private_chars_to_cloud`` stays 0); worker citations it reads are
-measured as ``quoted_chars_to_cloud``.
+The cloud never gets the documents; worker citations and answers it reads are measured from the cloud
+requests (``private_chars_to_cloud``, ``sensitive_values_to_cloud``).
 
 A round takes four graph steps plus two per extra wave of jobs (``job_wave_size``), far below
 LangGraph's default ``recursion_limit``.
@@ -78,6 +78,7 @@ from langgraph_cloudlocal.protocols.common import (
     RunSettings,
     UsageField,
     budget_refusal,
+    budget_retry_guard,
     budget_stop_decision,
     check_input,
     current_settings,
@@ -364,12 +365,6 @@ def _sampling_model(resolved: ResolvedModel, temperature: float) -> ResolvedMode
     return dataclasses.replace(resolved, model=model.model_copy(update={"temperature": temperature}))
 
 
-def _joined(texts: Sequence[str]) -> list[str]:
-    """The documents as one text for ``quoted_chars`` (one substring search per probe instead of one per
-    document: 500 documents made it the slowest step of a round). NUL never occurs in a document."""
-    return ["\x00".join(texts)] if len(texts) > 1 else list(texts)
-
-
 def best_attributed(rows: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(kept, set aside): per task, only the findings of the best attribution present (``named`` and
     ``own_section`` rank together, then ``unclear``; a value not found in its excerpt one step lower);
@@ -620,8 +615,7 @@ def build_minions(
                 prompts.plan_schema(allowed),
                 retries=run.structured_retries,
                 max_tokens=run.cloud_max_tokens,
-                private_chars=0,  # the cloud never sees the documents
-                documents=_joined(doc_texts),
+                retry_refusal=budget_retry_guard(state.get("ledger"), run, cloud_model, roles.prices),
             )
             update["ledger"] = result.usage
             tokens = result.tokens
@@ -965,8 +959,7 @@ def build_minions(
             prompts.Synthesis,
             retries=run.structured_retries,
             max_tokens=run.cloud_max_tokens,
-            private_chars=0,  # the cloud reads job outputs only
-            documents=_joined(doc_texts),  # citations relayed from the documents are measured
+            retry_refusal=budget_retry_guard(state.get("ledger"), run, cloud_model, roles.prices),
         )
         value = result.value
         if value is None:

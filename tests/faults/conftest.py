@@ -4,9 +4,11 @@ Most faults are injected with scripted models or tiny loopback HTTP servers (tes
 use the real embedded SmolLM2 server. At the end of the session one line reports what was injected and
 whether any finished result was lost (it must be 0)::
 
-    fault suite: N faults injected, M runs completed, 0 results lost
+    fault suite: N faults injected, M runs completed, 0 results lost (K checks)
 
-Tests in tests/integration (resume after SIGKILL, Postgres, scale-out, security) add to the same counters.
+It starts with FAILED (in red) when a test of the session failed: a failed test may have stopped before it
+counted. Tests in tests/integration (resume after SIGKILL, Postgres, scale-out, security) add to the same
+counters.
 """
 
 from __future__ import annotations
@@ -20,4 +22,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any)
     counts = tally.snapshot()
     if not any(counts.values()):
         return
-    terminalreporter.write_line(tally.summary_line(), bold=True, red=counts["lost"] > 0)
+    failed = len(terminalreporter.stats.get("failed", [])) + len(terminalreporter.stats.get("error", []))
+    bad = counts["lost"] > 0 or failed > 0
+    terminalreporter.write_line(tally.summary_line(failed), bold=True, red=bad, green=not bad)

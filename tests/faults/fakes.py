@@ -289,3 +289,112 @@ class CountingProxy:
         if server is not None:
             server.shutdown()
             server.server_close()
+
+
+# --------------------------------------------------------------------------------------------------
+# A proxy that knows which requests are in flight, and can die with them
+
+
+class InFlightProxy:
+    """Forwards chat requests to ``upstream`` (a real model server) and tracks them: ``started``,
+    ``answered`` (the upstream reply was passed on) and ``in_flight`` (started, not yet answered).
+
+    ``kill()`` makes the proxy die like the server behind it: it stops listening and drops every client
+    connection, answered or not. Binds 127.0.0.1 only.
+    """
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.port = closed_port()
+        self.started = 0
+        self.answered = 0
+        self.dead = False
+        self.lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
+        self._server: ThreadingHTTPServer | None = None
+
+    @property
+    def in_flight(self) -> int:
+        with self.lock:
+            return self.started - self.answered
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def spec(self, name: str) -> str:
+        return f"openai-compatible:{name}@{self.url}"
+
+    def start(self) -> InFlightProxy:
+        import urllib.error
+        import urllib.request
+
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+                return
+
+            def setup(self) -> None:
+                super().setup()
+                with proxy.lock:
+                    proxy._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with proxy.lock:
+                    proxy._connections.discard(self.connection)
+                try:
+                    super().finish()
+                except OSError:
+                    pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with proxy.lock:
+                    if proxy.dead:
+                        return
+                    proxy.started += 1
+                request = urllib.request.Request(
+                    proxy.upstream + self.path,
+                    data=body,
+                    method="POST",
+                    headers={"Content-Type": "application/json"},
+                )
+                try:
+                    with urllib.request.urlopen(request, timeout=300) as response:
+                        status, data = response.status, response.read()
+                except (urllib.error.URLError, OSError):
+                    self.close_connection = True
+                    return  # the server died with the request in flight: no reply at all
+                with proxy.lock:
+                    if proxy.dead:
+                        return
+                    proxy.answered += 1
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        server.daemon_threads = True
+        self._server = server
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def kill(self) -> None:
+        with self.lock:
+            self.dead = True
+            connections = list(self._connections)
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        for conn in connections:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            conn.close()

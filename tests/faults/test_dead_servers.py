@@ -26,7 +26,7 @@ from langgraph_cloudlocal.protocols.minion import create_minion
 from langgraph_cloudlocal.protocols.minions import build_minions, create_minions
 from langgraph_cloudlocal.testing import ScriptedChatModel
 from tests.faults import tally
-from tests.faults.fakes import FakeOpenAIServer, closed_port, last_user_text
+from tests.faults.fakes import FakeOpenAIServer, InFlightProxy, closed_port, last_user_text
 
 DOC = "\n\n".join(
     f"Section {i}. The warehouse in district {i} stores {100 + i} crates of brass lenses." for i in range(6)
@@ -46,12 +46,12 @@ def synth_reply(answer: str = "103 crates") -> str:
 
 
 def job_reply_for(text: str) -> str:
+    """A job's reply, unique per call: a job run again answers differently, so it cannot pass as kept."""
     excerpt = text.split("Task:")[0]
     for i in range(6):
         if f"district {i} " in excerpt:
-            return json.dumps(
-                {"explanation": "stated", "citation": None, "answer": f"{100 + i} crates in {i}"}
-            )
+            answer = tally.unique(f"{100 + i} crates in {i}")
+            return json.dumps({"explanation": "stated", "citation": None, "answer": answer})
     return json.dumps({"explanation": "", "citation": None, "answer": None})
 
 
@@ -200,35 +200,37 @@ def test_slow_local_jobs_fail_alone_and_the_run_completes() -> None:
 
 
 def test_local_server_killed_mid_fan_out_keeps_finished_jobs() -> None:
-    answered: list[int] = []
+    delivered: dict[str, int | None] = {}  # each answer the server gave (unique per call) -> its chunk
+    found: dict[str, int | None] = {}
     lock = threading.Lock()
     server: FakeOpenAIServer
 
     def respond(body: dict[str, Any]) -> str:
         with lock:
-            if len(answered) >= 2:
+            if len(delivered) >= 2:
                 # the third request: the server dies while it is being handled
                 threading.Thread(target=server.kill).start()
                 time.sleep(0.5)
                 return "never delivered"
-            answered.append(chunk_of(body))
-        return job_reply_for(last_user_text(body))
+            reply = job_reply_for(last_user_text(body))
+            delivered[json.loads(reply)["answer"]] = chunk_of(body)
+        return reply
 
     server = FakeOpenAIServer(respond, model="smollm2").start()
-    try:
-        graph = create_minions(server.spec(), scripted_cloud(), max_rounds=1, job_retries=1, **SMALL)
-        out = graph.invoke({"question": QUESTION, "documents": [DOC]}, config={"max_concurrency": 2})
-    finally:
-        server.stop()
-    jobs = out["jobs"]
-    assert len(jobs) == 6
-    ok = [j for j in jobs if not j["failed"]]
-    failed = [j for j in jobs if j["failed"]]
-    # the jobs answered before the kill are all in the output, with their answers
-    ok_answers = {j["answer"] for j in ok}
-    missing = tally.check_kept({f"{100 + i} crates in {i}" for i in answered}, ok_answers)
-    assert not missing
-    assert len(ok) == 2 and len(failed) == 4
+    with tally.compare_in_finally(delivered, found):
+        try:
+            graph = create_minions(server.spec(), scripted_cloud(), max_rounds=1, job_retries=1, **SMALL)
+            out = graph.invoke({"question": QUESTION, "documents": [DOC]}, config={"max_concurrency": 2})
+        finally:
+            server.stop()
+        jobs = out["jobs"]
+        ok = [j for j in jobs if not j["failed"]]
+        found.update({j["answer"]: delivered.get(j["answer"]) for j in ok})
+        failed = [j for j in jobs if j["failed"]]
+        assert len(jobs) == 6
+        # the jobs answered before the kill are all in the output, with the very answers delivered
+        assert set(found) == set(delivered)
+        assert len(ok) == 2 and len(failed) == 4
     for job in failed:
         assert "cannot reach local model 'smollm2'" in job["error"] and server.url in job["error"]
         assert "cloudlocal serve" in job["error"]
@@ -242,7 +244,17 @@ def test_local_server_killed_mid_fan_out_keeps_finished_jobs() -> None:
 
 
 def test_cloud_dies_after_fan_out_and_resume_reuses_the_finished_jobs() -> None:
-    local_server = FakeOpenAIServer(lambda b: job_reply_for(last_user_text(b)), model="smollm2").start()
+    delivered: dict[str, str] = {}  # every job answer the local server gave (unique per call)
+    found: dict[str, str] = {}
+
+    def local_respond(body: dict[str, Any]) -> str:
+        reply = job_reply_for(last_user_text(body))
+        answer = json.loads(reply)["answer"]
+        if answer:
+            delivered[answer] = answer
+        return reply
+
+    local_server = FakeOpenAIServer(local_respond, model="smollm2").start()
     cloud_state = {"dead": False}
     cloud_server: FakeOpenAIServer
 
@@ -257,33 +269,34 @@ def test_cloud_dies_after_fan_out_and_resume_reuses_the_finished_jobs() -> None:
         return synth_reply()
 
     cloud_server = FakeOpenAIServer(cloud_respond, model="gpt-4o").start()
-    try:
-        graph = build_minions(local_server.spec(), cloud_server.spec(), max_rounds=1, **SMALL).compile(
-            checkpointer=InMemorySaver()
-        )
-        config = {"configurable": {"thread_id": "cloud-dies"}, "max_concurrency": 3}
-        with pytest.raises(ModelCallError, match="cannot reach cloud model 'gpt-4o'"):
-            graph.invoke({"question": QUESTION, "documents": [DOC]}, config=config)
-        jobs_before = local_server.answered
-        assert jobs_before == 6
-        state = graph.get_state(config)
-        assert state.next == ("synthesize",)
-        saved = {j["chunk_id"]: j["answer"] for j in state.values["jobs"]}
-        # the cloud is back (same URL); the thread resumes where it stopped
-        cloud_server.start()
-        out = graph.invoke(None, config=config)
-    finally:
-        local_server.stop()
-        cloud_server.stop()
-    assert out["answer"] == "103 crates"
-    assert local_server.answered == jobs_before  # no job ran twice
-    found = {j["chunk_id"]: j["answer"] for j in out["jobs"]}
-    assert not tally.check_kept(saved.items(), found.items())
-    plans = [b for b in cloud_server.requests if "Write at most" in last_user_text(b)]
-    assert len(plans) == 1  # the plan was not asked for again
-    usage = out["usage"]
-    # the ledger counts each call that returned once: 6 jobs, 1 plan, 1 synthesis
-    assert usage["local"]["calls"] == 6 and usage["cloud"]["calls"] == 2
+    # whatever happens below, every answer delivered before the cloud died must be in the final output
+    with tally.compare_in_finally(delivered, found):
+        try:
+            graph = build_minions(local_server.spec(), cloud_server.spec(), max_rounds=1, **SMALL).compile(
+                checkpointer=InMemorySaver()
+            )
+            config = {"configurable": {"thread_id": "cloud-dies"}, "max_concurrency": 3}
+            with pytest.raises(ModelCallError, match="cannot reach cloud model 'gpt-4o'"):
+                graph.invoke({"question": QUESTION, "documents": [DOC]}, config=config)
+            jobs_before = local_server.answered
+            assert jobs_before == 6
+            state = graph.get_state(config)
+            assert state.next == ("synthesize",)
+            # the cloud is back (same URL); the thread resumes where it stopped
+            cloud_server.start()
+            out = graph.invoke(None, config=config)
+        finally:
+            local_server.stop()
+            cloud_server.stop()
+        found.update({j["answer"]: j["answer"] for j in out["jobs"] if j["answer"]})
+        assert out["answer"] == "103 crates"
+        assert local_server.answered == jobs_before  # no job ran twice
+        assert set(found) == set(delivered)  # each job's one answer, none computed again
+        plans = [b for b in cloud_server.requests if "Write at most" in last_user_text(b)]
+        assert len(plans) == 1  # the plan was not asked for again
+        usage = out["usage"]
+        # the ledger counts each call that returned once: 6 jobs, 1 plan, 1 synthesis
+        assert usage["local"]["calls"] == 6 and usage["cloud"]["calls"] == 2
     tally.run_completed()
 
 
@@ -291,42 +304,125 @@ def test_cloud_dies_after_fan_out_and_resume_reuses_the_finished_jobs() -> None:
 # The real thing: a SmolLM2 server (embedded llama.cpp) SIGKILLed while MinionS jobs run on it
 
 
-def test_real_local_server_killed_mid_fan_out() -> None:
+def _job_key(row: dict[str, Any]) -> tuple[str, str]:
+    return (str(row["chunk_id"]), str(row["task"]))
+
+
+def test_real_local_server_killed_between_waves() -> None:
+    """SIGKILL as soon as the first wave's jobs are in: the next wave finds the server dead."""
     from langgraph_cloudlocal.embedded import pull, start_server
 
     pull("smollm2")
     server = start_server("smollm2", n_ctx=2048, n_parallel=2, threads=1, register=False)
-    finished_before_kill: list[dict[str, Any]] = []
-    try:
-        graph = create_minions(
-            server.spec, scripted_cloud(), max_rounds=1, job_retries=1, local_max_tokens=48, **SMALL
-        )
-        final: dict[str, Any] = {}
-        for mode, payload in graph.stream(
-            {"question": QUESTION, "documents": [DOC]},
-            stream_mode=["custom", "updates", "values"],
-            config={"max_concurrency": 2},
-        ):
-            if mode == "updates" and "job" in payload and server.is_alive():
-                finished_before_kill.extend(payload["job"]["jobs"])
-                if len(finished_before_kill) >= 2:
-                    server.process.kill()  # SIGKILL, mid fan-out
-                    server.process.wait(10)
-                    tally.fault()
-            elif mode == "values":
-                final = payload
-    finally:
-        server.stop()
-    jobs = final["jobs"]
-    assert len(jobs) == 6 and len(finished_before_kill) >= 2
-    # every job that finished before the kill is in the output, unchanged
-    before = {(j["chunk_id"], j["task"]): j for j in finished_before_kill}
-    after = {(j["chunk_id"], j["task"]): j for j in jobs}
-    assert not tally.check_kept(before, after)
-    assert all(after[key] == row for key, row in before.items())
-    failed = [j for j in jobs if j["failed"]]
-    assert failed, "the server was killed with jobs left: some must have failed"
-    assert all("smollm2" in j["error"] and server.base_url in j["error"] for j in failed)
-    assert "job_failed" in [d["decision"] for d in final["decisions"]]
-    assert isinstance(final["answer"], str)
+    # job rows finished before the kill; a row computed again differs (its seconds, at least)
+    before: dict[tuple[str, str], dict[str, Any]] = {}
+    after: dict[tuple[str, str], dict[str, Any]] = {}
+    with tally.compare_in_finally(before, after):
+        try:
+            graph = create_minions(
+                server.spec, scripted_cloud(), max_rounds=1, job_retries=1, local_max_tokens=48, **SMALL
+            )
+            final: dict[str, Any] = {}
+            for mode, payload in graph.stream(
+                {"question": QUESTION, "documents": [DOC]},
+                stream_mode=["custom", "updates", "values"],
+                config={"max_concurrency": 2},
+            ):
+                if mode == "updates" and "job" in payload and server.is_alive():
+                    before.update({_job_key(j): j for j in payload["job"]["jobs"]})
+                    if len(before) >= 2:
+                        server.process.kill()  # SIGKILL, mid fan-out
+                        server.process.wait(10)
+                        tally.fault()
+                elif mode == "values":
+                    final = payload
+        finally:
+            server.stop()
+        jobs = final["jobs"]
+        after.update({_job_key(j): j for j in jobs})
+        assert len(jobs) == 6 and len(before) >= 2
+        # every job that finished before the kill is in the output, unchanged
+        assert all(after.get(key) == row for key, row in before.items())
+        failed = [j for j in jobs if j["failed"]]
+        assert failed, "the server was killed with jobs left: some must have failed"
+        assert all("smollm2" in j["error"] and server.base_url in j["error"] for j in failed)
+        assert "job_failed" in [d["decision"] for d in final["decisions"]]
+        assert isinstance(final["answer"], str)
+    tally.run_completed()
+
+
+def test_real_local_server_killed_with_requests_in_flight() -> None:
+    """SIGKILL while the server is working on requests (not between waves): the requests in flight get
+    no reply, their jobs fail with a clear error, and every job answered before the kill is kept.
+
+    A proxy in front of the server sees each request start and end; a watcher kills the server (and the
+    proxy with it, as one dead endpoint) once two jobs are answered and at least one request is in flight.
+    """
+    from langgraph_cloudlocal.embedded import pull, start_server
+
+    pull("smollm2")
+    server = start_server("smollm2", n_ctx=2048, n_parallel=2, threads=1, register=False)
+    proxy = InFlightProxy(server.base_url.removesuffix("/v1")).start()
+    killed = {"in_flight": 0, "answered": 0}
+    stop_watching = threading.Event()
+
+    def watch() -> None:
+        while not stop_watching.is_set():
+            with proxy.lock:
+                ready = proxy.answered >= 2 and proxy.started > proxy.answered
+            if ready:
+                time.sleep(0.05)  # the server has the request: it is prefilling or decoding
+                with proxy.lock:
+                    proxy.dead = True  # from here on, nothing is passed on
+                    killed.update(in_flight=proxy.started - proxy.answered, answered=proxy.answered)
+                server.process.kill()
+                server.process.wait(10)
+                proxy.kill()
+                tally.fault()
+                return
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    answered_rows: dict[tuple[str, str], dict[str, Any]] = {}
+    after: dict[tuple[str, str], dict[str, Any]] = {}
+    with tally.compare_in_finally(answered_rows, after):
+        try:
+            graph = create_minions(
+                proxy.spec("smollm2"),
+                scripted_cloud(),
+                max_rounds=1,
+                job_retries=1,
+                local_max_tokens=48,
+                **SMALL,
+            )
+            watcher.start()
+            final: dict[str, Any] = {}
+            for mode, payload in graph.stream(
+                {"question": QUESTION, "documents": [DOC]},
+                stream_mode=["updates", "values"],
+                config={"max_concurrency": 2},
+            ):
+                if mode == "updates" and "job" in payload:
+                    for row in payload["job"]["jobs"]:
+                        if not row["failed"]:
+                            answered_rows[_job_key(row)] = row
+                elif mode == "values":
+                    final = payload
+        finally:
+            stop_watching.set()
+            watcher.join(10)
+            proxy.kill()
+            server.stop()
+        jobs = final["jobs"]
+        after.update({_job_key(j): j for j in jobs})
+        assert killed["in_flight"] >= 1, "the kill did not catch a request in flight"
+        assert len(jobs) == 6
+        # the jobs answered before the kill, and only those, succeeded: nothing in flight got through
+        assert len(answered_rows) == killed["answered"]
+        assert all(after.get(key) == row for key, row in answered_rows.items())
+        failed = [j for j in jobs if j["failed"]]
+        assert len(failed) == 6 - killed["answered"]
+        assert all("smollm2" in j["error"] and proxy.url in j["error"] for j in failed)
+        assert "job_failed" in [d["decision"] for d in final["decisions"]]
+        assert isinstance(final["answer"], str)
     tally.run_completed()

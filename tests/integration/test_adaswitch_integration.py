@@ -43,7 +43,24 @@ def test_self_reflection_on_smollm2_escalates_every_doubt(smollm2_spec: str) -> 
     for step in out["steps"]:
         if step["author"] == "cloud":
             assert step["flagged"] and "replaced_local_text" in step
-    assert out["usage"]["cloud"]["input_tokens"] > 0 or not escalated
+    # Structural only: whether SmolLM2 doubts its own step is the model's call (a verdict "correct" with
+    # confidence 1.0 scores 0, which threshold 0 keeps). _check_run ties cloud calls to escalations either
+    # way; test_a_doubted_step_is_rewritten_by_the_real_cloud forces the escalation path.
+
+
+def test_a_doubted_step_is_rewritten_by_the_real_cloud(smollm2_spec: str) -> None:
+    """Escalation for certain: a verifier that doubts the first step, SmolLM2 in both roles over HTTP."""
+    graph = create_adaswitch(
+        smollm2_spec, smollm2_spec, verifier_fn=lambda question, steps, step: 0.0 if steps else 1.0, **SMALL
+    )
+    out = graph.invoke({"question": QUESTION})
+    _check_run(out, "callable")
+    first = out["steps"][0]
+    assert first["flagged"] and first["author"] == "cloud" and "replaced_local_text" in first
+    assert [d["decision"] for d in out["decisions"]][:2] == ["escalate", "cloud_step"]
+    usage = out["usage"]
+    assert usage["cloud_calls"] >= 1 and usage["cloud"]["input_tokens"] > 0
+    assert usage["cloud"]["output_tokens"] > 0
 
 
 def test_logprob_verifier_reads_real_token_logprobs(smollm2_spec: str) -> None:
@@ -62,7 +79,11 @@ def test_examination_export_excludes_flagged_steps_from_the_loss(smollm2_spec: s
         {"id": "apples", "question": QUESTION, "answer": 6},
         {"id": "sum", "question": "What is 2 + 2?", "answer": 4},
     ]
-    graph = create_adaswitch(smollm2_spec, smollm2_spec, threshold=0.0, **SMALL)
+    # A verifier that doubts each trajectory's first step, so that every trajectory has a flagged local
+    # step whatever SmolLM2 would think of it (the export's weights are what is tested here).
+    graph = create_adaswitch(
+        smollm2_spec, smollm2_spec, verifier_fn=lambda question, steps, step: 0.0 if steps else 1.0, **SMALL
+    )
     trajectories = tmp_path / "trajectories.jsonl"
     summary = collaborative_examination(graph, items, trajectories)
     assert summary.written == 2 and summary.failed == []
@@ -89,8 +110,9 @@ def test_examination_export_excludes_flagged_steps_from_the_loss(smollm2_spec: s
     flagged_texts = [
         s.get("replaced_local_text", s["text"]) for r in records for s in r["steps"] if s["flagged"]
     ]
-    assert flagged_local == len(flagged_texts)
+    assert flagged_local == len(flagged_texts) >= 2  # one per trajectory at least
+    assert examples, "each trajectory has a weight-1 step (the cloud's rewrite): none was exported"
     for text in flagged_texts:
-        assert text in zero_weight or not examples
+        assert text in zero_weight
     for line in export.verifier_path.read_text().splitlines():
         json.loads(line)

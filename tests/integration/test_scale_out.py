@@ -10,8 +10,11 @@ license key and containers): see docs/scale-out.md.
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -26,6 +29,7 @@ from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph_cloudlocal.calls import call_text
 from langgraph_cloudlocal.embedded import EmbeddedServer, pull, split_cpus, start_server
 from langgraph_cloudlocal.models import RoundRobinChatModel, resolve_model
+from langgraph_cloudlocal.privacy import measure_privacy
 from langgraph_cloudlocal.protocols.minions import build_minions, create_minions
 from langgraph_cloudlocal.testing import ScriptedChatModel
 from tests.faults import tally
@@ -42,8 +46,14 @@ QUESTION = "How many barrels does the depot in district 4 hold?"
 def scripted_cloud() -> ScriptedChatModel:
     def respond(messages: list[BaseMessage]) -> str:
         if "Write at most" in str(messages[1].content):
+            # the query names district 4, as a planner reading the question would ("barrels" alone
+            # matches every section equally: retrieval could not be checked)
             return json.dumps(
-                {"tasks": [{"task": "How many barrels are held?", "query": "barrels", "advice": ""}]}
+                {
+                    "tasks": [
+                        {"task": "How many barrels are held?", "query": "barrels in district 4", "advice": ""}
+                    ]
+                }
             )
         return json.dumps(
             {
@@ -120,18 +130,58 @@ def test_minions_jobs_run_on_both_servers(replicas: tuple[list[EmbeddedServer], 
     tally.run_completed()
 
 
+class DeadEndpoint:
+    """A port where a crashed server was: it accepts each connection and resets it at once (counting
+    them), so the test can see how often the dead replica was tried. Binds 127.0.0.1 only."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = int(self.sock.getsockname()[1])
+        self.connections = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()  # RST: the connection dies before any reply
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 def test_a_dead_replica_is_skipped(replicas: tuple[list[EmbeddedServer], list[CountingProxy]]) -> None:
     _, proxies = replicas
-    dead = f"http://127.0.0.1:{closed_port()}/v1"
-    resolved = resolve_model(f"openai-compatible:smollm2@{dead},{proxies[0].url}", "local", temperature=0)
-    before = proxies[0].calls
-    tally.fault()
-    started = time.perf_counter()
-    for i in range(4):
-        assert call_text(resolved, [HumanMessage(f"Say {i}.")], max_tokens=4).text.strip()
-    elapsed = time.perf_counter() - started
+    dead = DeadEndpoint()
+    try:
+        spec = f"openai-compatible:smollm2@{dead.url},{proxies[0].url}"
+        resolved = resolve_model(spec, "local", temperature=0)
+        assert isinstance(resolved.model, RoundRobinChatModel)
+        before = proxies[0].calls
+        tally.fault()
+        started = time.perf_counter()
+        # the first call goes to the dead replica first (round-robin starts there) and moves on
+        assert call_text(resolved, [HumanMessage("Say 0.")], max_tokens=4).text.strip()
+        tried = dead.connections
+        assert tried >= 1, "the dead replica was never tried: nothing was skipped"
+        for i in range(1, 4):
+            assert call_text(resolved, [HumanMessage(f"Say {i}.")], max_tokens=4).text.strip()
+        elapsed = time.perf_counter() - started
+    finally:
+        dead.close()
     assert proxies[0].calls - before == 4  # every call answered by the live server
-    # the dead one cost one refused connection (and the client's one retry), then it was skipped
+    # once found dead, it was skipped: calls 2-4 (two of them its turn) never connected to it
+    assert dead.connections == tried
     assert elapsed < 30
 
 
@@ -217,9 +267,12 @@ def test_minions_retrieves_from_a_shared_chroma_server(chroma: tuple[str, int], 
         max_rounds=1,
     )
     out = graph.invoke({"question": QUESTION, "document_ids": list(ids)})
-    assert out["answer"] == "204 barrels"
     assert [d["decision"] for d in out["decisions"]][0] == "retrieval"
     assert len(jobs_seen) == 2  # top_k chunks of the server's collection, not all six
+    # retrieval found the chunk that answers (district 4), and its job found the answer there
+    assert any("district 4 " in excerpt for excerpt in jobs_seen), jobs_seen
+    assert "204 barrels" in [j["answer"] for j in out["jobs"]]
+    assert out["answer"] == "204 barrels"
     tally.run_completed()
 
 
@@ -253,10 +306,12 @@ def test_the_whole_scale_out_stack(
     ids = store.add_documents([DOC], chunking="chars", chunk_size=70, overlap=0)
     config: dict[str, Any] = {"configurable": {"thread_id": "stack-1"}, "max_concurrency": 4}
 
+    cloud = scripted_cloud()
+
     def graph_on(saver: PostgresSaver) -> Any:
         return build_minions(
             round_robin_spec(proxies),
-            scripted_cloud(),
+            cloud,
             store=ChunkStore.server(url, collection="stack", embedding=minilm),
             retrieval="on",
             top_k=3,
@@ -270,11 +325,20 @@ def test_the_whole_scale_out_stack(
         out = graph_on(saver).invoke({"question": QUESTION, "document_ids": list(ids)}, config=config)
     served = [p.calls - b for p, b in zip(proxies, before, strict=True)]
     assert out["answer"] == "204 barrels" and len(out["jobs"]) == 3
+    # retrieval (Chroma server, MiniLM) picked the chunk that answers among its 3
+    answering = {c.id for c in store.get_chunks(list(ids)) if "district 4 " in c.text}
+    assert answering and answering <= {j["chunk_id"] for j in out["jobs"]}
     assert all(n >= 1 for n in served), served  # both model servers did jobs
     # another worker (new connection, new graph object) sees the finished thread in Postgres
     with PostgresSaver.from_conn_string(postgres.url) as other:
         state = graph_on(other).get_state(config)
     assert state.next == () and state.values["answer"] == "204 barrels"
     assert state.values["usage"]["local"]["calls"] == sum(served)
-    assert state.values["usage"]["private_chars_to_cloud"] == 0
+    # the privacy report is measured from the cloud requests: the scripted cloud saw exactly those
+    usage = state.values["usage"]
+    measured = measure_privacy(
+        [c["prompt"] for c in cloud.calls], [c.text for c in store.get_chunks(list(ids))]
+    )
+    assert usage["private_chars_to_cloud"] == measured.private_chars_to_cloud
+    assert usage["sensitive_values_to_cloud"] == measured.sensitive_values_to_cloud
     tally.run_completed()

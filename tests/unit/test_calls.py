@@ -1,7 +1,7 @@
 import httpx
 import openai
 import pytest
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel
 
 from langgraph_cloudlocal.calls import (
@@ -10,7 +10,6 @@ from langgraph_cloudlocal.calls import (
     call_text,
     parse_json_object,
     parse_structured,
-    quoted_chars,
 )
 from langgraph_cloudlocal.models import resolve_model
 from langgraph_cloudlocal.testing import ScriptedChatModel
@@ -74,12 +73,29 @@ def test_structured_call_gives_up_without_raising() -> None:
     assert result.raw_attempts == ["garbage", "garbage"]
 
 
-def test_text_call_counts_usage_and_private_chars() -> None:
+def test_text_call_counts_usage_and_records_the_cloud_request() -> None:
     fake = ScriptedChatModel(replies=["abcdefgh"], model_name="gpt-4o")
-    result = call_text(resolve_model(fake, "cloud"), [HumanMessage("x" * 400)], private_chars=123)
+    result = call_text(resolve_model(fake, "cloud"), [HumanMessage("x" * 400)])
     assert result.text == "abcdefgh"
     assert result.usage["cloud"]["input_tokens"] == 100 and result.usage["cloud"]["output_tokens"] == 2
-    assert result.usage["private_chars_to_cloud"] == 123
+    assert result.usage["cloud_requests"] == ["x" * 400]  # measured by the privacy report
+
+
+def test_local_requests_are_not_recorded() -> None:
+    fake = ScriptedChatModel(replies=["ok"], model_name="smol")
+    result = call_text(resolve_model(fake, "local"), [HumanMessage("private text")])
+    assert "cloud_requests" not in result.usage
+
+
+def test_every_structured_attempt_is_recorded_with_all_its_messages() -> None:
+    fake = ScriptedChatModel(replies=["garbage", '{"answer": "ok", "confidence": 1}'], model_name="gpt-4o")
+    messages = [SystemMessage("system SECRET-A"), HumanMessage("user SECRET-B")]
+    result = call_structured(resolve_model(fake, "cloud"), messages, Verdict, retries=1)
+    assert result.ok and result.attempts == 2
+    requests = result.usage["cloud_requests"]
+    assert len(requests) == 2  # the first attempt and the repair retry
+    assert all("SECRET-A" in r and "SECRET-B" in r for r in requests)
+    assert "garbage" in requests[1] and "could not be used" in requests[1]
 
 
 def test_connection_failure_names_model_url_and_fix() -> None:
@@ -89,10 +105,3 @@ def test_connection_failure_names_model_url_and_fix() -> None:
     with pytest.raises(ModelCallError) as info:
         call_text(resolved, [HumanMessage("hi")])
     assert "smollm2" in str(info.value) and "cloudlocal serve" in str(info.value)
-
-
-def test_quoted_chars_finds_relayed_document_text() -> None:
-    document = "The vault code is 7731-ALPHA and it was last changed by Margarethe Olsson in March."
-    prompt = "Job output: the document says 'The vault code is 7731-ALPHA and it was last changed' ok"
-    assert quoted_chars(prompt, [document], window=20) >= 40
-    assert quoted_chars("Nothing shared with the document at all, truly nothing.", [document], window=20) == 0

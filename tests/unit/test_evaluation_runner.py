@@ -111,9 +111,7 @@ def create_fake_switch(local: Any, cloud: Any, **settings: Any) -> Any:
         escalate = run.threshold < 0.5
         model = roles.cloud if escalate else roles.local
         prompt = answer_prompt(state["question"], state["documents"])
-        result = call_text(
-            model, [HumanMessage(prompt)], private_chars=len(state["documents"][0]) if escalate else 0
-        )
+        result = call_text(model, [HumanMessage(prompt)])
         decision = make_decision(
             "fakeswitch", "answer", "escalate" if escalate else "keep", "test", threshold=run.threshold
         )

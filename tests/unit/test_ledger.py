@@ -23,10 +23,10 @@ from langgraph_cloudlocal.protocols.common import UsageField
 from langgraph_cloudlocal.testing import ScriptedChatModel
 
 
-def test_merge_adds_roles_and_privacy_counters() -> None:
+def test_merge_adds_roles_and_keeps_every_cloud_request() -> None:
     total = merge_usage(
         usage_delta("local", input_tokens=10, output_tokens=2, seconds=0.5),
-        usage_delta("cloud", input_tokens=100, output_tokens=20, cached_tokens=40, private_chars_to_cloud=7),
+        usage_delta("cloud", input_tokens=100, output_tokens=20, cached_tokens=40, cloud_request="first"),
     )
     total = merge_usage(total, usage_delta("cloud", input_tokens=1, output_tokens=1, failed=True))
     assert total["local"] == {
@@ -38,7 +38,9 @@ def test_merge_adds_roles_and_privacy_counters() -> None:
         "seconds": 0.5,
     }
     assert total["cloud"]["input_tokens"] == 101 and total["cloud"]["calls"] == 2
-    assert total["cloud"]["failed_calls"] == 1 and total["private_chars_to_cloud"] == 7
+    assert total["cloud"]["failed_calls"] == 1
+    total = merge_usage(total, usage_delta("cloud", cloud_request="second"))
+    assert total["cloud_requests"] == ["first", "second"]
 
 
 def test_gpt4o_prices_from_the_paper() -> None:

@@ -153,8 +153,11 @@ def test_no_cloud_budget_at_all() -> None:
 def test_quotes_relayed_to_the_cloud_are_measured() -> None:
     quote = "The Quillfeather project, led by Ottoline Varga, has a budget of 7,300 euros"
     out, _, _ = run([ask("Quote the memo."), turn("answer", answer="7,300 euros")], [f'It says: "{quote}".'])
-    assert out["usage"]["private_chars_to_cloud"] == 0
-    assert out["usage"]["quoted_chars_to_cloud"] >= 40
+    usage = out["usage"]
+    assert usage["private_chars_to_cloud"] == len(quote)  # measured from the cloud requests
+    assert usage["quoted_chars_to_cloud"] >= len(quote)
+    # DOC's values: Ottoline Varga, 7,300, 2025; the quote carries the first two
+    assert (usage["sensitive_values_to_cloud"], usage["sensitive_values_total"]) == (2, 3)
 
 
 def test_bad_input_fails_before_any_call() -> None:
