@@ -270,7 +270,8 @@ def usage_table(usage: dict[str, Any]) -> Table:
         f"cloud ${usage.get('cloud_cost_usd', 0):.6f} vs cloud-only ${usage.get('cloud_only_cost_usd', 0):.6f} "
         f"({compared_to_cloud_only(usage.get('cost_reduction'))}); "
         f"private chars to cloud: {usage.get('private_chars_to_cloud', 0)}, "
-        f"quoted: {usage.get('quoted_chars_to_cloud', 0)}"
+        f"quoted: {usage.get('quoted_chars_to_cloud', 0)}, "
+        f"sensitive values: {usage.get('sensitive_values_to_cloud', 0)} of {usage.get('sensitive_values_total', 0)}"
     )
     return table
 
