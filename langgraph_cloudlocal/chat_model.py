@@ -293,6 +293,8 @@ class _Reply:
     question: str = ""
     documents: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    # A protocol's own privacy figures, measured from its cloud requests (its ledger stays in the graph).
+    privacy: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -582,9 +584,9 @@ class CloudLocalChatModel(BaseChatModel):
         )
         if self.policy == "cascade":
             # The cascade cannot tell documents from questions: what it sent to the cloud is counted.
-            usage["private_chars_to_cloud"] = int(
-                merge_usage(reply.ledger, {}).get("private_chars_to_cloud", 0)
-            )
+            sent = merge_usage(reply.ledger, {}).get("cloud_requests") or []
+            usage["private_chars_to_cloud"] = sum(len(text) for text in sent)
+        usage.update(reply.privacy)
         merged = merge_usage(reply.ledger, {})
         input_tokens = sum(merged.get(r, {}).get("input_tokens", 0) for r in ("local", "cloud"))
         output_tokens = sum(merged.get(r, {}).get("output_tokens", 0) for r in ("local", "cloud"))
@@ -750,7 +752,7 @@ class CloudLocalChatModel(BaseChatModel):
                 problem = None
             else:
                 final, problem, usage, _, _ = self._tool_draft(
-                    self._roles.cloud, messages, call, run_manager, private_chars=sent_chars
+                    self._roles.cloud, messages, call, run_manager
                 )
         else:
             text, usage, finish = self._cloud_text(cloud_messages, run_manager, on_token, sent_chars)
@@ -788,7 +790,6 @@ class CloudLocalChatModel(BaseChatModel):
                 cloud,
                 messages,
                 max_tokens=self.cloud_max_tokens,
-                private_chars=sent_chars,
                 config=self._child_config(run_manager, "cloud"),
             )
             return result.text, result.usage, _finish_reason(result.message)
@@ -813,7 +814,7 @@ class CloudLocalChatModel(BaseChatModel):
             output_tokens=output_tokens,
             cached_tokens=cached,
             seconds=seconds,
-            private_chars_to_cloud=sent_chars,
+            cloud_request=render_conversation(messages),
         )
         return _text_of(message), usage, _finish_reason(message)
 
@@ -825,7 +826,6 @@ class CloudLocalChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None,
         *,
         logprobs: bool = False,
-        private_chars: int = 0,
     ) -> tuple[_Reply, str | None, RawUsage, AIMessage | None, int]:
         """A JSON tool call (or answer) from ``model``: (reply, problem or None, usage, message, tokens)."""
         schema = _tool_reply_schema(call.tools, call.must_call, call.only_tool)
@@ -844,7 +844,6 @@ class CloudLocalChatModel(BaseChatModel):
             retries=self.structured_retries,
             max_tokens=self.local_max_tokens if model.role == "local" else self.cloud_max_tokens,
             logprobs=logprobs,
-            private_chars=private_chars,
             config=self._child_config(run_manager, model.role),
         )
         value = result.value
@@ -896,7 +895,6 @@ class CloudLocalChatModel(BaseChatModel):
             ResolvedModel("cloud", bound, cloud.model_name, cloud.base_url, cloud.spec),  # type: ignore[arg-type]
             messages,
             max_tokens=self.cloud_max_tokens,
-            private_chars=sent_chars,
             config=self._child_config(run_manager, "cloud"),
         )
         message = result.message
@@ -998,6 +996,7 @@ class CloudLocalChatModel(BaseChatModel):
             question=question,
             documents=documents,
             extra=extra,
+            privacy={k: v for k, v in usage.items() if k in PRIVACY_KEYS},
         )
 
 
@@ -1033,6 +1032,16 @@ def _describe_tool_calls(tool_calls: list[dict[str, Any]]) -> str:
     )
 
 
+PRIVACY_KEYS = (
+    "private_chars_to_cloud",
+    "quoted_chars_to_cloud",
+    "sensitive_values_to_cloud",
+    "sensitive_values_total",
+    "cloud_requests_measured",
+    "privacy_measure",
+)
+
+
 def _ledger_from_report(usage: Mapping[str, Any]) -> RawUsage:
     """Raw counters back from a protocol's usage report (to add it to the instance's spend)."""
     raw: dict[str, Any] = {}
@@ -1050,9 +1059,6 @@ def _ledger_from_report(usage: Mapping[str, Any]) -> RawUsage:
                     "seconds",
                 )
             }
-    for key in ("private_chars_to_cloud", "quoted_chars_to_cloud"):
-        if key in usage:
-            raw[key] = int(usage[key])
     return merge_usage(raw, {})
 
 
