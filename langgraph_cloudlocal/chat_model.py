@@ -751,9 +751,7 @@ class CloudLocalChatModel(BaseChatModel):
                 final, usage = self._native_tool_call(cloud_messages, call, run_manager, sent_chars)
                 problem = None
             else:
-                final, problem, usage, _, _ = self._tool_draft(
-                    self._roles.cloud, messages, call, run_manager
-                )
+                final, problem, usage, _, _ = self._tool_draft(self._roles.cloud, messages, call, run_manager)
         else:
             text, usage, finish = self._cloud_text(cloud_messages, run_manager, on_token, sent_chars)
             final, problem = (

@@ -88,8 +88,17 @@ class Synthesis(BaseModel):
 
     model_config = ConfigDict(json_schema_extra={"required": ["working", "answer", "decision"]})
 
-    working: str = Field(default="", description="one line: which values answer it, and any arithmetic")
-    answer: str = Field(default="", description="the answer to the user's question, short")
+    # maxLength bounds constrained decoding (a small model can repeat digits to the token limit).
+    working: str = Field(
+        default="",
+        description="one line: which values answer it, and any arithmetic",
+        json_schema_extra={"maxLength": 300},
+    )
+    answer: str = Field(
+        default="",
+        description="the answer to the user's question, short",
+        json_schema_extra={"maxLength": 200},
+    )
     decision: Literal["final", "another_round"] = Field(description="'final' to answer now")
     feedback: str = Field(default="", description="if another_round: what is missing")
     scratchpad: str = Field(default="", description="notes to keep for the next round")

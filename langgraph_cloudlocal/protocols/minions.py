@@ -767,6 +767,10 @@ def build_minions(
                 citation_copied = prompts.repeats_template(citation)
                 answer = None if answer_copied else answer
                 citation = None if citation_copied else citation
+                if answer is None and citation and prompts.citation_in_excerpt(citation, spec["chunk_text"]):
+                    # Small workers often copy the sentence and leave the value null: the sentence, found
+                    # in the excerpt, is the finding (the cloud reads it; measured as quoted text).
+                    answer = citation
                 in_excerpt = prompts.value_in_excerpt(answer, spec["chunk_text"])
                 if in_excerpt is False and answer is not None:
                     snapped = prompts.snap_to_excerpt(answer, spec["chunk_text"])

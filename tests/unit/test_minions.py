@@ -948,3 +948,19 @@ def test_an_entity_in_too_many_chunks_picks_none_out() -> None:
     # "2023" is in 17 chunks (> max_named_chunks): no retrieval store here, so every chunk is read, and the
     # decision says so rather than pretending the name picked them.
     assert {j["chosen_by"] for j in out["jobs"]} == {"all"}
+
+
+def test_a_job_that_quotes_the_sentence_but_leaves_the_value_null_reports_the_sentence() -> None:
+    def worker(messages: list[BaseMessage]) -> str:
+        excerpt = excerpt_of(messages)
+        if "7,300" in excerpt:
+            return job_reply(None, "a budget of 7,300 euros")  # the sentence, no value
+        if "storeroom" in excerpt:
+            return job_reply(None, "a budget of 9,000 euros")  # a sentence the excerpt does not hold
+        return job_reply(None)
+
+    cloud = Cloud([plan("Find the budget")], [synth("final", "7,300 euros")])
+    out = run(cloud, local_model(worker))
+    answered = [j for j in out["jobs"] if j["answer"]]
+    assert [j["answer"] for j in answered] == ["a budget of 7,300 euros"]
+    assert "a budget of 7,300 euros (1 excerpt(s))" in cloud.prompts("synthesize")[0]
