@@ -22,6 +22,10 @@ the answer.
   JSON syntax around them is forced by the grammar and says nothing); the score is
   ``1 - exp(mean logprob)`` (one minus the geometric-mean token probability) with
   ``logprob_rule="mean"``, or ``1 - exp(min logprob)`` (the least likely token) with ``"min"``.
+* ``"arithmetic"``: no model call: the step's equations are recomputed by a small parser (never
+  ``eval``) and its numbers traced to the question, the documents and the accepted steps
+  (:mod:`.step_checks`); the score is one of a few levels, 1.0 for false arithmetic down to 0.0 for a
+  step whose every equation holds and every number is accounted for.
 * ``"callable"``: ``verifier_fn(question, steps_so_far, step) -> float`` given to ``create_adaswitch``
   (``steps_so_far``: the texts of the accepted steps; ``step``: the text of the new one).
 
@@ -84,9 +88,10 @@ from langgraph_cloudlocal.protocols.common import (
     settings_class_with_defaults,
     usage_report,
 )
+from langgraph_cloudlocal.protocols.step_checks import check_step
 
 PROTOCOL = "adaswitch"
-VERIFIERS: tuple[str, ...] = ("self_reflection", "logprobs", "callable")
+VERIFIERS: tuple[str, ...] = ("self_reflection", "logprobs", "arithmetic", "callable")
 LOGPROB_RULES: tuple[str, ...] = ("mean", "min")
 # Raw text of an unparseable reply kept as a step (a step is one or two sentences).
 MAX_RAW_STEP_CHARS = 1000
@@ -105,7 +110,7 @@ class AdaSwitchSettings(RunSettings):
 
     threshold: float = 0.5
     max_steps: int = 8
-    verifier: Literal["self_reflection", "logprobs", "callable"] = "self_reflection"
+    verifier: Literal["self_reflection", "logprobs", "arithmetic", "callable"] = "self_reflection"
     logprob_rule: Literal["mean", "min"] = "mean"
     # The score of a step whose verifier gave no usable answer (1.0: treat it as doubtful).
     malformed_score: float = 1.0
@@ -403,6 +408,9 @@ def build_adaswitch(
                 rule = "1 - exp(mean logprob)" if run.logprob_rule == "mean" else "1 - exp(min logprob)"
                 return score, f"logprobs: {rule} over {draft.get('logprob_tokens', 0)} tokens", {}, 0
             return None, draft.get("logprob_error", "no log-probabilities"), {}, 0
+        if run.verifier == "arithmetic":
+            check = check_step([question, *documents, *steps_so_far], draft["text"], draft["final_answer"])
+            return check.score, check.reason, {}, 0
         if run.verifier == "callable":
             assert verifier_fn is not None  # checked in start
             try:

@@ -790,7 +790,9 @@ def build_minions(
                 "feedback": feedback,
                 "scratchpad": scratchpad,
                 "decisions": [decision],
-                "rounds": [summary | {"decision": "another_round", "feedback": feedback, "scratchpad": scratchpad}],
+                "rounds": [
+                    summary | {"decision": "another_round", "feedback": feedback, "scratchpad": scratchpad}
+                ],
             }
 
         messages = prompts.synthesize_messages(
