@@ -112,7 +112,11 @@ def roll_out(local: Any, item: EvalItem, max_steps: int) -> list[dict[str, Any]]
             break
         text = value.step.strip() or value.final_answer.strip()
         final_answer = (value.final_answer.strip() or text) if value.is_final else ""
-        record: dict[str, Any] = {"text": text, "is_final": bool(value.is_final), "final_answer": final_answer}
+        record: dict[str, Any] = {
+            "text": text,
+            "is_final": bool(value.is_final),
+            "final_answer": final_answer,
+        }
         entries = logprob_entries(result.message)
         if entries:
             picked = step_logprobs(entries)
@@ -145,29 +149,38 @@ def run_verifiers(args: argparse.Namespace) -> str:
     items = load_dataset(DEV, limit=args.limit)
     labelled: list[dict[str, Any]] = []
     started = time.perf_counter()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    steps_path = RESULTS / f"adaswitch_steps_{args.local}.jsonl"
     # One thread: on a busy machine llama.cpp's spinning threads slow each other down.
-    with embedded_server(args.local, n_parallel=1, n_ctx=4096, threads=args.threads) as server:
+    with (
+        embedded_server(args.local, n_parallel=1, n_ctx=4096, threads=args.threads) as server,
+        steps_path.open("w", encoding="utf-8") as handle,
+    ):
         local = resolve_model(server.spec, "local", temperature=0)
         for number, item in enumerate(items, start=1):
             for step in roll_out(local, item, args.max_steps):
                 labelled.append({"id": item.id, **step})
+                handle.write(json.dumps(labelled[-1], ensure_ascii=False) + "\n")
+                handle.flush()
             print(f"[{number}/{len(items)}] {item.id}: {len(labelled)} steps so far", flush=True)
             if len(labelled) >= args.max_labelled:
                 break
     seconds = time.perf_counter() - started
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    steps_path = RESULTS / f"adaswitch_steps_{args.local}.jsonl"
-    with steps_path.open("w", encoding="utf-8") as handle:
-        for row in labelled:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     return verifier_report(labelled, args.local, seconds, steps_path)
+
+
+def report_from_file(steps_path: Path, model: str) -> str:
+    """The AUROC report again from a steps file (e.g. after a run was stopped early)."""
+    rows = [json.loads(line) for line in steps_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return verifier_report(rows, model, math.nan, steps_path)
 
 
 def verifier_report(labelled: list[dict[str, Any]], model: str, seconds: float, steps_path: Path) -> str:
     wrong_count = sum(1 for r in labelled if r["wrong"])
     lines = [
         f"Verifier AUROC on labelled steps: local model {model}, {len(labelled)} steps "
-        f"({wrong_count} labelled wrong) from {len({r['id'] for r in labelled})} dev problems, {seconds:.0f} s",
+        f"({wrong_count} labelled wrong) from {len({r['id'] for r in labelled})} dev problems"
+        + ("" if math.isnan(seconds) else f", {seconds:.0f} s"),
         f"(steps: {steps_path.relative_to(ROOT)})",
         "",
         f"{'verifier':<16} {'AUROC':>6} {'AUROC w/o false-arithmetic steps':>33} {'steps scored':>12}",
@@ -194,7 +207,9 @@ def verifier_report(labelled: list[dict[str, Any]], model: str, seconds: float, 
 # Part 2: cloud-only (worked steps) vs AdaSwitch at the calibrated threshold
 
 
-def _per_item(graph: Any, items: Sequence[EvalItem], context: dict[str, Any], label: str) -> list[dict[str, Any]]:
+def _per_item(
+    graph: Any, items: Sequence[EvalItem], context: dict[str, Any], label: str
+) -> list[dict[str, Any]]:
     rows = []
     for item in items:
         begun = time.perf_counter()
@@ -265,13 +280,20 @@ def run_compare(args: argparse.Namespace) -> str:
                 target=args.target,
                 progress=lambda m: print("  " + m, flush=True),
             )
-            lines += [f"Calibration on dev ({len(dev)} problems, none in the test split):", result.render(), ""]
+            lines += [
+                f"Calibration on dev ({len(dev)} problems, none in the test split):",
+                result.render(),
+                "",
+            ]
             threshold = result.chosen if result.chosen is not None else result.closest
         print(f"test split: {len(test)} problems, AdaSwitch threshold {threshold}", flush=True)
         base_rows = _per_item(yardstick, test, {}, "cloud-only")
         ada_rows = _per_item(adaswitch, test, {"threshold": threshold}, "adaswitch")
     seconds = time.perf_counter() - started
-    base, ada = _summary("cloud-only@reasoning=steps", base_rows), _summary(f"adaswitch@{threshold:g}", ada_rows)
+    base, ada = (
+        _summary("cloud-only@reasoning=steps", base_rows),
+        _summary(f"adaswitch@{threshold:g}", ada_rows),
+    )
     header = (
         "| Protocol | Items | Accuracy | Cloud in tok | Cloud out tok | Cloud tok | Cloud $ | Escalations | "
         "Wall s/question |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
