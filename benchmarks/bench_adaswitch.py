@@ -172,7 +172,20 @@ def run_verifiers(args: argparse.Namespace) -> str:
 def report_from_file(steps_path: Path, model: str) -> str:
     """The AUROC report again from a steps file (e.g. after a run was stopped early)."""
     rows = [json.loads(line) for line in steps_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rescore_arithmetic(rows)
     return verifier_report(rows, model, math.nan, steps_path)
+
+
+def rescore_arithmetic(rows: list[dict[str, Any]]) -> None:
+    """Score the stored steps again with the current arithmetic check (no model needed)."""
+    items = {item.id: item for item in load_dataset(DEV)}
+    earlier: dict[str, list[str]] = {}
+    for row in rows:
+        item = items[row["id"]]
+        context = earlier.setdefault(row["id"], [])
+        check = check_step([item.question, *item.documents, *context], row["text"], row["final_answer"])
+        row["arithmetic"], row["arithmetic_reason"] = check.score, check.reason
+        context.append(row["text"])
 
 
 def verifier_report(labelled: list[dict[str, Any]], model: str, seconds: float, steps_path: Path) -> str:
@@ -347,8 +360,13 @@ def main() -> None:
     compare.add_argument("--limit", type=int, default=15, help="test problems")
     compare.add_argument("--max-steps", type=int, default=6)
     compare.add_argument("--out", type=Path, default=None, help="also write the report here")
+    again = sub.add_parser("report", help="the verifier report again from a stored steps file")
+    again.add_argument("--local", default="smollm2")
     args = parser.parse_args()
-    report = run_verifiers(args) if args.part == "verifiers" else run_compare(args)
+    if args.part == "report":
+        report = report_from_file(RESULTS / f"adaswitch_steps_{args.local}.jsonl", args.local)
+    else:
+        report = run_verifiers(args) if args.part == "verifiers" else run_compare(args)
     print(report)
     out = args.out if args.part == "compare" else RESULTS / f"adaswitch_verifiers_{args.local}.txt"
     if out is not None:

@@ -12,7 +12,8 @@ The score (the probability that the step is wrong) is one of a few levels, each 
 * ``1.0`` a recomputed equation is false;
 * ``0.8`` the step states a number that is neither given (question, documents, earlier steps, common
   constants and number words such as "half" or "dozen") nor the result of an equation it checks: an
-  unchecked claim (a final answer pulled from nowhere is one);
+  unchecked claim; or its final answer is the result of no calculation in it or in an earlier step
+  (a number copied from the question);
 * ``0.6`` every equation holds, but one of its operands comes from nowhere;
 * ``0.4`` nothing to check: no equation and no new number (a restatement);
 * ``0.0`` every equation holds and every number is accounted for.
@@ -334,6 +335,16 @@ def check_step(context: Sequence[str], step: str, final_answer: str | None = Non
         return StepCheck(
             UNCHECKED_NUMBER, f"arithmetic: states {shown} without a calculation", found, unexplained
         )
+    if final_answer and final_answer.strip():
+        # A final answer of a multi-step problem is the result of a calculation (here or in an
+        # earlier step), not a number copied from the question.
+        derived = set(results) | {v for text in context for e in equations(text) for v in (e.left, e.right)}
+        answers = numbers_in(final_answer)
+        if answers and not any(_known(v, derived) for v in answers):
+            shown = ", ".join(f"{v:g}" for v in sorted(answers)[:3])
+            return StepCheck(
+                UNCHECKED_NUMBER, f"arithmetic: the final answer {shown} is the result of no calculation", found
+            )
     ungrounded = [v for e in found for v in e.operands if not _known(v, given) and not _known(v, results)]
     if ungrounded:
         shown = ", ".join(f"{v:g}" for v in ungrounded[:3])

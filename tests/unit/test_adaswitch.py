@@ -15,13 +15,8 @@ from langgraph.graph import END, START, StateGraph
 
 from langgraph_cloudlocal.decisions import DECISION_EVENT
 from langgraph_cloudlocal.prompts import adaswitch as prompts
-from langgraph_cloudlocal.protocols.adaswitch import (
-    AdaSwitchSettings,
-    build_adaswitch,
-    create_adaswitch,
-    logprob_score,
-    step_logprobs,
-)
+from langgraph_cloudlocal.protocols import adaswitch as adaswitch_module
+from langgraph_cloudlocal.protocols.adaswitch import AdaSwitchSettings, logprob_score, step_logprobs
 from langgraph_cloudlocal.protocols.common import InputError
 from langgraph_cloudlocal.testing import ScriptedChatModel
 
@@ -34,6 +29,22 @@ def step(text: str, final: str | None = None) -> str:
 
 def verdict(kind: str, confidence: float, reason: str = "") -> str:
     return json.dumps({"verdict": kind, "confidence": confidence, "reason": reason})
+
+
+def _self_reflection_by_default(kwargs: dict[str, Any]) -> dict[str, Any]:
+    # The loop tests script the local model's self-reflection verdicts; the library's default verifier
+    # is "arithmetic" (no verdict call), tested on its own below.
+    if "verifier" not in kwargs and "verifier_fn" not in kwargs:
+        kwargs["verifier"] = "self_reflection"
+    return kwargs
+
+
+def create_adaswitch(*args: Any, **kwargs: Any) -> Any:
+    return adaswitch_module.create_adaswitch(*args, **_self_reflection_by_default(kwargs))
+
+
+def build_adaswitch(*args: Any, **kwargs: Any) -> Any:
+    return adaswitch_module.build_adaswitch(*args, **_self_reflection_by_default(kwargs))
 
 
 CORRECT = verdict("correct", 0.9)  # score 0.1
@@ -598,3 +609,11 @@ def test_arithmetic_verifier_grounds_numbers_in_the_documents() -> None:
     graph = create_adaswitch(local.model, cloud_model(), verifier="arithmetic", threshold=0.5)
     out = graph.invoke({"question": question, "documents": ["She sold 37 clips and then 11 more."]})
     assert out["steps"][0]["score"] == 0.0 and authors(out) == ["local"]
+
+
+def test_the_default_verifier_is_arithmetic() -> None:
+    assert AdaSwitchSettings().verifier == "arithmetic"
+    local = FakeLocal([step("May: 48 / 2 = 24 clips."), step("In all 48 + 24 = 72.", "72")])
+    out = adaswitch_module.create_adaswitch(local.model, cloud_model()).invoke({"question": QUESTION})
+    assert [s["verifier"] for s in out["steps"]] == ["arithmetic", "arithmetic"]
+    assert [s["score"] for s in out["steps"]] == [0.0, 0.0] and local.verifier_prompts == []

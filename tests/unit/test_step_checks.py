@@ -118,3 +118,12 @@ def test_earlier_steps_ground_later_ones() -> None:
 def test_wrong_reason_names_the_false_equation() -> None:
     check = check_step([QUESTION], "So 48 + 24 = 62.")
     assert "48 + 24 = 62" in check.reason and "72" in check.reason
+
+
+def test_a_final_answer_must_come_out_of_a_calculation() -> None:
+    copied = check_step([QUESTION], "She sold clips in both months.", "48")  # 48 is given, not derived
+    assert copied.score == UNCHECKED_NUMBER and "result of no calculation" in copied.reason
+    derived_here = check_step([QUESTION, "May: 48 / 2 = 24."], "In all 48 + 24 = 72.", "72")
+    assert derived_here.score == CHECKED
+    derived_before = check_step([QUESTION, "May: 48 / 2 = 24.", "In all 48 + 24 = 72."], "So 72 clips.", "72")
+    assert derived_before.score == NOTHING_TO_CHECK

@@ -73,6 +73,7 @@ def cloud_model() -> ScriptedChatModel:
 
 
 def graph(**settings: Any) -> Any:
+    settings.setdefault("verifier", "self_reflection")  # the scripted local model gives verdicts
     return create_adaswitch(local_model(), cloud_model(), **settings)
 
 
