@@ -343,7 +343,9 @@ def check_step(context: Sequence[str], step: str, final_answer: str | None = Non
         if answers and not any(_known(v, derived) for v in answers):
             shown = ", ".join(f"{v:g}" for v in sorted(answers)[:3])
             return StepCheck(
-                UNCHECKED_NUMBER, f"arithmetic: the final answer {shown} is the result of no calculation", found
+                UNCHECKED_NUMBER,
+                f"arithmetic: the final answer {shown} is the result of no calculation",
+                found,
             )
     ungrounded = [v for e in found for v in e.operands if not _known(v, given) and not _known(v, results)]
     if ungrounded:
