@@ -30,6 +30,7 @@ import os
 import platform
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -221,30 +222,30 @@ def verifier_report(labelled: list[dict[str, Any]], model: str, seconds: float, 
 
 
 def _per_item(
-    graph: Any, items: Sequence[EvalItem], context: dict[str, Any], label: str
+    graph: Any, items: Sequence[EvalItem], context: dict[str, Any], label: str, concurrency: int
 ) -> list[dict[str, Any]]:
-    rows = []
-    for item in items:
+    def one(item: EvalItem) -> dict[str, Any]:
         begun = time.perf_counter()
         out = graph.invoke(
             item.inputs(), {"configurable": {"thread_id": f"bench-{label}-{item.id}"}}, context=context
         )
         usage = out.get("usage") or {}
         cloud = usage.get("cloud") or {}
-        rows.append(
-            {
-                "id": item.id,
-                "correct": bool(item.score(str(out.get("answer") or "")).correct),
-                "answer": str(out.get("answer") or "")[:80],
-                "cloud_in": int(cloud.get("input_tokens") or 0),
-                "cloud_out": int(cloud.get("output_tokens") or 0),
-                "cloud_usd": float(usage.get("cloud_cost_usd") or 0.0),
-                "escalations": sum(1 for s in out.get("steps") or [] if s.get("author") == "cloud"),
-                "seconds": time.perf_counter() - begun,
-            }
-        )
-        print(f"  {label} {item.id}: {rows[-1]}", flush=True)
-    return rows
+        row = {
+            "id": item.id,
+            "correct": bool(item.score(str(out.get("answer") or "")).correct),
+            "answer": str(out.get("answer") or "")[:80],
+            "cloud_in": int(cloud.get("input_tokens") or 0),
+            "cloud_out": int(cloud.get("output_tokens") or 0),
+            "cloud_usd": float(usage.get("cloud_cost_usd") or 0.0),
+            "escalations": sum(1 for s in out.get("steps") or [] if s.get("author") == "cloud"),
+            "seconds": time.perf_counter() - begun,
+        }
+        print(f"  {label} {item.id}: {row}", flush=True)
+        return row
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        return list(pool.map(one, items))
 
 
 def _summary(name: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -278,7 +279,12 @@ def run_compare(args: argparse.Namespace) -> str:
     settings = {"verifier": args.verifier, "max_steps": args.max_steps}
     started = time.perf_counter()
     lines: list[str] = []
-    with embedded_pair(args.local, args.cloud) as (local_server, cloud_server):
+    # Two slots each (4096 tokens a slot: a worked cloud-only answer may take 1024), one CPU each.
+    servers = {"n_ctx": 8192, "n_parallel": 2}
+    with embedded_pair(args.local, args.cloud, local_kwargs=servers, cloud_kwargs=servers) as (
+        local_server,
+        cloud_server,
+    ):
         local, cloud = local_server.spec, cloud_server.spec
         adaswitch = create_adaswitch(local, cloud, **settings)
         yardstick = create_cloud_only(local, cloud, reasoning="steps")
@@ -291,6 +297,8 @@ def run_compare(args: argparse.Namespace) -> str:
                 baseline=yardstick,
                 thresholds="auto",
                 target=args.target,
+                max_auto_thresholds=args.max_thresholds,
+                max_concurrency=args.concurrency,
                 progress=lambda m: print("  " + m, flush=True),
             )
             lines += [
@@ -300,8 +308,10 @@ def run_compare(args: argparse.Namespace) -> str:
             ]
             threshold = result.chosen if result.chosen is not None else result.closest
         print(f"test split: {len(test)} problems, AdaSwitch threshold {threshold}", flush=True)
-        base_rows = _per_item(yardstick, test, {}, "cloud-only")
-        ada_rows = _per_item(adaswitch, test, {"threshold": threshold}, "adaswitch")
+        test_started = time.perf_counter()
+        base_rows = _per_item(yardstick, test, {}, "cloud-only", args.concurrency)
+        ada_rows = _per_item(adaswitch, test, {"threshold": threshold}, "adaswitch", args.concurrency)
+        test_seconds = time.perf_counter() - test_started
     seconds = time.perf_counter() - started
     base, ada = (
         _summary("cloud-only@reasoning=steps", base_rows),
@@ -330,8 +340,10 @@ def run_compare(args: argparse.Namespace) -> str:
         "",
         f"AdaSwitch: {accuracy_share:.0%} of cloud-only's accuracy at {token_share:.0%} of its cloud tokens "
         f"(target: >= 80% at <= 50%): {'met' if meets else 'missed'}.",
-        f"Wall time {seconds / 60:.1f} min; machine: {platform.machine()}, {os.cpu_count()} cores, "
-        "shared with other sessions' jobs (wall times are pessimistic).",
+        f"Wall time {seconds / 60:.1f} min in all ({test_seconds / 60:.1f} min on the test split); "
+        f"{args.concurrency} questions at a time (wall s/question is each question's own time); machine: "
+        f"{platform.machine()}, {os.cpu_count()} cores, shared with other sessions' jobs (load average "
+        f"{os.getloadavg()[0]:.0f} at the end; wall times are pessimistic).",
     ]
     RESULTS.mkdir(parents=True, exist_ok=True)
     with (RESULTS / "adaswitch_items.jsonl").open("w", encoding="utf-8") as handle:
@@ -358,7 +370,9 @@ def main() -> None:
     compare.add_argument("--target", default="accuracy>=0.8")
     compare.add_argument("--dev-limit", type=int, default=12)
     compare.add_argument("--limit", type=int, default=15, help="test problems")
-    compare.add_argument("--max-steps", type=int, default=6)
+    compare.add_argument("--max-steps", type=int, default=5)
+    compare.add_argument("--max-thresholds", type=int, default=3, help="auto thresholds at most")
+    compare.add_argument("--concurrency", type=int, default=2)
     compare.add_argument("--out", type=Path, default=None, help="also write the report here")
     again = sub.add_parser("report", help="the verifier report again from a stored steps file")
     again.add_argument("--local", default="smollm2")
