@@ -23,9 +23,10 @@ threshold calibration.
    Every file is deduplicated by content hash and written to a temporary file that replaces the
    target only when complete.
 3. :func:`calibrate` sweeps the threshold on a labelled dev set, measures accuracy and cloud tokens at
-   each value against the cloud-only yardstick, and picks the threshold that meets a target such as
-   ``"cloud_tokens<=0.3"`` (at most 30% of cloud-only cloud tokens) or ``"accuracy>=0.9"`` (at least 90%
-   of cloud-only accuracy).
+   each value against the cloud-only yardstick (with worked steps by default), and picks the threshold
+   that meets a target such as ``"cloud_tokens<=0.3"`` (at most 30% of cloud-only cloud tokens) or
+   ``"accuracy>=0.9"`` (at least 90% of cloud-only accuracy). By default it finds the values to sweep
+   itself, between the verifier scores it sees on the dev set (:func:`thresholds_between`).
 
 Gold answers are scored with :mod:`langgraph_cloudlocal.evaluation.metrics` (numeric match with
 tolerance, normalised exact match, contains-match), through the same item format as ``cloudlocal eval``
