@@ -880,7 +880,8 @@ def calibrate(
             return math.inf
         return goal.value - measured if goal.op == ">=" else measured - goal.value
 
-    closest = min(rows, key=shortfall)
+    # Equally short of the target (e.g. every threshold at 0% accuracy): the cheapest of them.
+    closest = min(rows, key=lambda r: (shortfall(r), r.cloud_tokens))
     note = (
         f"No threshold meets {goal.metric} {goal.op} {goal.value:.0%} of cloud-only; the closest is "
         f"{closest.threshold:.2f} (accuracy {closest.accuracy:.1%}, {closest.cloud_tokens:.0f} cloud tokens/item)."

@@ -468,3 +468,17 @@ def test_calibrate_yardstick_is_cloud_only_with_worked_steps_by_default() -> Non
 def test_calibrate_bad_options(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         calibrate(ITEMS, graph=_scored_graph(), baseline={"accuracy": 1, "cloud_tokens": 1}, **kwargs)
+
+
+def test_calibrate_closest_among_equals_is_the_cheapest() -> None:
+    baseline = {"accuracy": 1.0, "cloud_tokens": 1000.0}
+    # The cloud's replacement is wrong too: every threshold scores 0%.
+    wrong_cloud = ScriptedChatModel(responder=lambda m: step("the result is 1", "1"), model_name="gpt-4o")
+    never_right = create_adaswitch(
+        local_model(), wrong_cloud, verifier_fn=lambda q, steps, new: 0.9 if "answer is 0" in new else 0.0
+    )
+    result = calibrate(
+        ITEMS, graph=never_right, baseline=baseline, thresholds=[0.5, 1.0], target="accuracy>=0.8"
+    )
+    assert [r.correct for r in result.rows] == [0, 0] and result.rows[0].cloud_tokens > 0
+    assert result.chosen is None and result.closest == 1.0  # no cloud tokens for the same 0%
