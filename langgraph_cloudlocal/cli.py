@@ -547,8 +547,11 @@ def calibrate(
         str, typer.Option(help="e.g. 'accuracy>=0.9' (of cloud-only) or 'cloud_tokens<=0.3'.")
     ] = "accuracy>=0.9",
     thresholds: Annotated[
-        str, typer.Option(help="Comma-separated thresholds to sweep.")
-    ] = "0.1,0.3,0.5,0.7,0.9",
+        str,
+        typer.Option(
+            help="'auto' (the values between the verifier's scores on the dev set) or comma-separated thresholds."
+        ),
+    ] = "auto",
     local: Annotated[
         str | None, typer.Option(help="Local model spec (default: embedded qwen2.5-coder-0.5b).")
     ] = None,
@@ -563,12 +566,16 @@ def calibrate(
     from langgraph_cloudlocal.trajectories import calibrate as run_calibration
     from langgraph_cloudlocal.trajectories import parse_target
 
-    try:
-        values = [float(v) for v in thresholds.split(",") if v.strip()]
-    except ValueError as exc:
-        raise CliUsageError(f"--thresholds must be numbers separated by commas, got {thresholds!r}") from exc
-    for value in values:
-        _check_threshold(value)
+    values: list[float] | str = "auto"
+    if thresholds.strip() != "auto":
+        try:
+            values = [float(v) for v in thresholds.split(",") if v.strip()]
+        except ValueError as exc:
+            raise CliUsageError(
+                f"--thresholds must be 'auto' or numbers separated by commas, got {thresholds!r}"
+            ) from exc
+        for value in values:
+            _check_threshold(value)
     parse_target(target)
     if not dataset.exists():
         raise CliUsageError(f"dataset not found: {dataset}")

@@ -23,9 +23,10 @@ threshold calibration.
    Every file is deduplicated by content hash and written to a temporary file that replaces the
    target only when complete.
 3. :func:`calibrate` sweeps the threshold on a labelled dev set, measures accuracy and cloud tokens at
-   each value against the cloud-only yardstick, and picks the threshold that meets a target such as
-   ``"cloud_tokens<=0.3"`` (at most 30% of cloud-only cloud tokens) or ``"accuracy>=0.9"`` (at least 90%
-   of cloud-only accuracy).
+   each value against the cloud-only yardstick (with worked steps by default), and picks the threshold
+   that meets a target such as ``"cloud_tokens<=0.3"`` (at most 30% of cloud-only cloud tokens) or
+   ``"accuracy>=0.9"`` (at least 90% of cloud-only accuracy). By default it finds the values to sweep
+   itself, between the verifier scores it sees on the dev set (:func:`thresholds_between`).
 
 Gold answers are scored with :mod:`langgraph_cloudlocal.evaluation.metrics` (numeric match with
 tolerance, normalised exact match, contains-match), through the same item format as ``cloudlocal eval``
@@ -628,6 +629,7 @@ class CalibrationResult:
     target: CalibrationTarget
     chosen: float | None
     note: str
+    closest: float | None = None  # the chosen threshold, or the one nearest the target when none meets it
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready form."""
@@ -636,6 +638,7 @@ class CalibrationResult:
             "baseline": dict(self.baseline),
             "target": str(self.target),
             "chosen": self.chosen,
+            "closest": self.closest,
             "note": self.note,
         }
 
@@ -675,12 +678,22 @@ def _ratio(value: float, reference: float) -> float | None:
     return None if value > 0 else 1.0  # 0 of 0: the same
 
 
+@dataclass
+class _ItemRun:
+    correct: bool = False
+    cloud_tokens: int = 0
+    cloud_usd: float = 0.0
+    escalations: int = 0
+    failed: bool = False
+    scores: list[float] = field(default_factory=list)  # the verifier score of every step
+
+
 def _run_items(
     graph: Any, items: Sequence[EvalItem], context: Mapping[str, Any], max_concurrency: int, label: str
-) -> list[tuple[bool, int, float, int, bool]]:
-    """(correct, cloud tokens, cloud usd, escalations, failed) per item."""
+) -> list[_ItemRun]:
+    """One run per item: correctness, cloud usage, escalations, failure, step scores."""
 
-    def one(item: EvalItem) -> tuple[bool, int, float, int, bool]:
+    def one(item: EvalItem) -> _ItemRun:
         try:
             out = graph.invoke(
                 item.inputs(),
@@ -688,15 +701,15 @@ def _run_items(
                 context=dict(context),
             )
         except Exception:  # counted as a wrong answer, reported as failed
-            return False, 0, 0.0, 0, True
+            return _ItemRun(failed=True)
         usage = out.get("usage") or {}
-        escalations = sum(1 for s in out.get("steps") or [] if s.get("author") == "cloud")
-        return (
-            bool(item.score(str(out.get("answer") or "")).correct),
-            int(usage.get("cloud_tokens") or 0),
-            float(usage.get("cloud_cost_usd") or 0.0),
-            escalations,
-            False,
+        steps = list(out.get("steps") or [])
+        return _ItemRun(
+            correct=bool(item.score(str(out.get("answer") or "")).correct),
+            cloud_tokens=int(usage.get("cloud_tokens") or 0),
+            cloud_usd=float(usage.get("cloud_cost_usd") or 0.0),
+            escalations=sum(1 for s in steps if s.get("author") == "cloud"),
+            scores=[float(s["score"]) for s in steps if isinstance(s.get("score"), int | float)],
         )
 
     if max_concurrency <= 1:
@@ -705,16 +718,38 @@ def _run_items(
         return list(pool.map(one, items))
 
 
+def thresholds_between(scores: Iterable[float], *, max_count: int = 5) -> list[float]:
+    """Thresholds that each change what is escalated, from the verifier scores seen on the dev set.
+
+    A step is escalated when its score is above the threshold, so only values between two observed
+    scores make a difference: for the distinct scores ``s1 < s2 < ... < sk`` these are the midpoints
+    ``(s_i + s_{i+1}) / 2`` (escalate everything from ``s_{i+1}`` up) and ``s1 / 2`` when ``s1 > 0``
+    (escalate every step), plus ``1.0`` (escalate nothing). With more than ``max_count`` candidates
+    (continuous scores such as log-probabilities), ``max_count`` of them evenly spread by rank.
+    """
+    levels = sorted({round(float(s), 6) for s in scores if math.isfinite(s) and 0.0 <= s <= 1.0})
+    cuts: list[float] = []
+    if levels and levels[0] > 0:
+        cuts.append(levels[0] / 2)
+    cuts += [(low + high) / 2 for low, high in zip(levels, levels[1:], strict=False)]
+    if len(cuts) > max_count:
+        step = (len(cuts) - 1) / (max_count - 1) if max_count > 1 else 0
+        cuts = [cuts[round(i * step)] for i in range(max_count)]
+    return sorted({round(c, 4) for c in cuts} | {1.0})
+
+
 def calibrate(
     items: ItemsLike,
     *,
     local: ModelSpec = None,
     cloud: ModelSpec = None,
-    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    thresholds: Sequence[float] | str = "auto",
     target: str | CalibrationTarget = "accuracy>=0.9",
     context: Mapping[str, Any] | None = None,
     graph: Any = None,
     baseline: Any = None,
+    baseline_reasoning: str = "steps",
+    max_auto_thresholds: int = 5,
     max_concurrency: int = 1,
     progress: Progress | None = None,
 ) -> CalibrationResult:
@@ -722,19 +757,32 @@ def calibrate(
 
     Runs AdaSwitch (``graph``, default ``create_adaswitch(local, cloud)``) over ``items`` once per
     threshold with ``context`` (other run settings), and the cloud-only yardstick (``baseline``: a
-    compiled graph, default ``create_cloud_only(local, cloud)``, or precomputed figures
+    compiled graph, default ``create_cloud_only(local, cloud, reasoning=baseline_reasoning)`` — worked
+    steps, the fair yardstick for multi-step problems —, or precomputed figures
     ``{"accuracy", "cloud_tokens", "cloud_usd"}`` per item) once. Accuracy and mean cloud tokens per
     item are compared with cloud-only's.
+
+    ``thresholds="auto"`` (the default) finds the candidates itself: a first pass at threshold 1.0
+    (nothing escalated) records the verifier's score of every local step, and the candidates are the
+    values between those scores (:func:`thresholds_between`, at most ``max_auto_thresholds`` of them);
+    the first pass is the row for 1.0. A list sweeps those values instead.
 
     Choice: for an accuracy floor, the threshold with the fewest cloud tokens among those that meet it
     (ties: higher accuracy, then the higher threshold); for a cloud_tokens / cloud_usd ceiling, the
     most accurate among those that meet it (ties: fewer cloud tokens, then the higher threshold).
-    Cost: ``len(thresholds) + 1`` passes over the items.
+    Cost: one pass over the items per threshold, plus one for cloud-only.
     """
     goal = parse_target(target)
-    values = sorted({float(t) for t in thresholds})
-    if not values or any(not math.isfinite(t) or not 0.0 <= t <= 1.0 for t in values):
+    auto = isinstance(thresholds, str)
+    if auto and thresholds != "auto":
+        raise ValueError(f"thresholds must be 'auto' or a list of numbers, got {thresholds!r}")
+    values = [] if auto else sorted({float(t) for t in thresholds})
+    if not auto and (not values or any(not math.isfinite(t) or not 0.0 <= t <= 1.0 for t in values)):
         raise ValueError("thresholds must be numbers between 0 and 1")
+    if baseline_reasoning not in ("brief", "steps"):
+        raise ValueError(f"baseline_reasoning must be 'brief' or 'steps', got {baseline_reasoning!r}")
+    if max_auto_thresholds < 1:
+        raise ValueError("max_auto_thresholds must be >= 1")
     if max_concurrency < 1:
         raise ValueError("max_concurrency must be >= 1")
     dev = load_items(items)
@@ -758,32 +806,47 @@ def calibrate(
         if baseline is None:
             from langgraph_cloudlocal.protocols.baselines import create_cloud_only
 
-            baseline = create_cloud_only(local, cloud)
+            baseline = create_cloud_only(local, cloud, reasoning=baseline_reasoning)
         if progress:
             progress(f"cloud-only yardstick on {len(dev)} items")
         base_runs = _run_items(baseline, dev, {}, max_concurrency, "cloud-only")
         reference = {
-            "accuracy": sum(r[0] for r in base_runs) / len(dev),
-            "cloud_tokens": sum(r[1] for r in base_runs) / len(dev),
-            "cloud_usd": sum(r[2] for r in base_runs) / len(dev),
+            "accuracy": sum(r.correct for r in base_runs) / len(dev),
+            "cloud_tokens": sum(r.cloud_tokens for r in base_runs) / len(dev),
+            "cloud_usd": sum(r.cloud_usd for r in base_runs) / len(dev),
             "items": float(len(dev)),
         }
 
+    done: dict[float, list[_ItemRun]] = {}
+    if auto:
+        if progress:
+            progress(f"threshold 1.00 (nothing escalated) on {len(dev)} items, to read the verifier's scores")
+        done[1.0] = _run_items(graph, dev, context | {"threshold": 1.0}, max_concurrency, "1")
+        observed = [score for run in done[1.0] for score in run.scores]
+        values = thresholds_between(observed, max_count=max_auto_thresholds)
+        if progress:
+            progress("candidate thresholds: " + ", ".join(f"{v:g}" for v in values))
+
     rows: list[CalibrationRow] = []
     for threshold in values:
-        if progress:
-            progress(f"threshold {threshold:.2f} on {len(dev)} items")
-        runs = _run_items(graph, dev, context | {"threshold": threshold}, max_concurrency, f"{threshold:g}")
-        correct = sum(r[0] for r in runs)
+        if threshold in done:
+            runs = done[threshold]
+        else:
+            if progress:
+                progress(f"threshold {threshold:.2f} on {len(dev)} items")
+            runs = _run_items(
+                graph, dev, context | {"threshold": threshold}, max_concurrency, f"{threshold:g}"
+            )
+        correct = sum(r.correct for r in runs)
         row = CalibrationRow(
             threshold=threshold,
             items=len(dev),
             correct=correct,
             accuracy=correct / len(dev),
-            cloud_tokens=sum(r[1] for r in runs) / len(dev),
-            cloud_usd=sum(r[2] for r in runs) / len(dev),
-            escalations=sum(r[3] for r in runs) / len(dev),
-            failed=sum(r[4] for r in runs),
+            cloud_tokens=sum(r.cloud_tokens for r in runs) / len(dev),
+            cloud_usd=sum(r.cloud_usd for r in runs) / len(dev),
+            escalations=sum(r.escalations for r in runs) / len(dev),
+            failed=sum(r.failed for r in runs),
         )
         row.accuracy_vs_cloud_only = _ratio(row.accuracy, reference["accuracy"])
         row.cloud_tokens_vs_cloud_only = _ratio(row.cloud_tokens, reference["cloud_tokens"])
@@ -809,7 +872,7 @@ def calibrate(
             f"Chosen threshold: {best.threshold:.2f} (accuracy {best.accuracy:.1%}, "
             f"{best.cloud_tokens:.0f} cloud tokens/item) meets {goal.metric} {goal.op} {goal.value:.0%} of cloud-only."
         )
-        return CalibrationResult(rows, reference, goal, best.threshold, note)
+        return CalibrationResult(rows, reference, goal, best.threshold, note, closest=best.threshold)
 
     def shortfall(row: CalibrationRow) -> float:
         measured = getattr(row, f"{goal.metric}_vs_cloud_only")
@@ -817,12 +880,13 @@ def calibrate(
             return math.inf
         return goal.value - measured if goal.op == ">=" else measured - goal.value
 
-    closest = min(rows, key=shortfall)
+    # Equally short of the target (e.g. every threshold at 0% accuracy): the cheapest of them.
+    closest = min(rows, key=lambda r: (shortfall(r), r.cloud_tokens))
     note = (
         f"No threshold meets {goal.metric} {goal.op} {goal.value:.0%} of cloud-only; the closest is "
         f"{closest.threshold:.2f} (accuracy {closest.accuracy:.1%}, {closest.cloud_tokens:.0f} cloud tokens/item)."
     )
-    return CalibrationResult(rows, reference, goal, None, note)
+    return CalibrationResult(rows, reference, goal, None, note, closest=closest.threshold)
 
 
 __all__ = [
@@ -841,6 +905,7 @@ __all__ = [
     "parse_target",
     "prompt_completion_rows",
     "read_trajectories",
+    "thresholds_between",
     "sft_messages",
     "trajectory_record",
     "verifier_messages",

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,6 +210,48 @@ def save_dataset(items: Iterable[EvalItem], path: str | Path) -> Path:
     return path
 
 
+# One problem: "Q: ..." (may wrap), optional "Step k: ..." lines, then "Answer: N".
+_GSM8K_BLOCK = re.compile(
+    r"^Q:[ \t]*(?P<question>.+?)\n(?P<steps>(?:Step \d+:[^\n]*\n)*)Answer:[ \t]*(?P<answer>[^\s]+)[ \t]*$",
+    re.M | re.S,
+)
+_GSM8K_STEP = re.compile(r"^Step \d+:[ \t]*([^\n]+?)[ \t]*$", re.M)
+
+
+def gsm8k_items_from_markdown(text: str, *, id_prefix: str = "gsm8k") -> list[EvalItem]:
+    """GSM8K items from the Markdown form the ``tinytot`` wheel carries (``tinytot/_data/knowledge/
+    gsm8k_test.md``: ``Q: ...`` / ``Answer: N`` pairs; ``gsm8k.md`` also has ``Step k: ...`` lines).
+
+    Each item: the question (no document: the problem is the question), the numeric gold answer
+    (commas dropped), ``metric="numeric"``, id ``{id_prefix}-{position:04d}`` (1-based, in file order) and
+    ``meta.solution`` (the worked steps) when the file gives them. Raises :class:`DatasetError` when the
+    text holds no such pair.
+    """
+    items: list[EvalItem] = []
+    for position, found in enumerate(_GSM8K_BLOCK.finditer(text), start=1):
+        question, steps, answer = found["question"].strip(), found["steps"], found["answer"]
+        meta: dict[str, Any] = {"set": id_prefix, "position": position}
+        solution = _GSM8K_STEP.findall(steps)
+        if solution:
+            meta["solution"] = solution
+        gold = answer.replace(",", "").rstrip(".")
+        items.append(
+            parse_item(
+                {
+                    "id": f"{id_prefix}-{position:04d}",
+                    "question": question,
+                    "answer": gold,
+                    "metric": "numeric",
+                    "meta": meta,
+                },
+                f"{id_prefix} item {position}",
+            )
+        )
+    if not items:
+        raise DatasetError("no 'Q: ...' / 'Answer: N' pairs found in the GSM8K Markdown")
+    return items
+
+
 def dataset_name(path: str | Path) -> str:
     """The name a dataset goes by in results and reports: the file name without ``.jsonl``."""
     name = Path(path).name
@@ -223,6 +266,7 @@ __all__ = [
     "EvalItem",
     "Gold",
     "dataset_name",
+    "gsm8k_items_from_markdown",
     "item_hash",
     "load_dataset",
     "parse_item",

@@ -14,7 +14,7 @@ the answer.
 
 **Verifiers** (``verifier`` in the run settings):
 
-* ``"self_reflection"`` (default): a second, structured call to the local model returns
+* ``"self_reflection"``: a second, structured call to the local model returns
   ``{"verdict": "correct" | "wrong", "confidence": 0..1, "reason"}``; the score (the probability that
   the step is wrong) is ``confidence`` for "wrong" and ``1 - confidence`` for "correct".
 * ``"logprobs"``: the token log-probabilities of the local step call (llama.cpp's server, OpenAI and
@@ -22,6 +22,15 @@ the answer.
   JSON syntax around them is forced by the grammar and says nothing); the score is
   ``1 - exp(mean logprob)`` (one minus the geometric-mean token probability) with
   ``logprob_rule="mean"``, or ``1 - exp(min logprob)`` (the least likely token) with ``"min"``.
+* ``"arithmetic"`` (default): no model call: the step's equations are recomputed by a small parser (never
+  ``eval``) and its numbers traced to the question, the documents and the accepted steps
+  (:mod:`.step_checks`); the score is one of a few levels, 1.0 for false arithmetic down to 0.0 for a
+  step whose every equation holds and every number is accounted for. The default because it was the
+  only one that told right steps from wrong ones on real local-model steps (AUROC on labelled dev
+  steps, ``benchmarks/bench_adaswitch.py verifiers``; ``benchmarks/results/adaswitch_verifiers_*.txt``):
+  on 39 Qwen2.5-Coder-0.5B steps (7 wrong) its AUROC was 1.00, the log-probabilities' 0.57 (mean)
+  and 0.55 (min), self-reflection's 0.05 (it called the wrong steps correct); SmolLM2's 40 steps
+  were all wrong.
 * ``"callable"``: ``verifier_fn(question, steps_so_far, step) -> float`` given to ``create_adaswitch``
   (``steps_so_far``: the texts of the accepted steps; ``step``: the text of the new one).
 
@@ -86,9 +95,10 @@ from langgraph_cloudlocal.protocols.common import (
     settings_class_with_defaults,
     usage_report,
 )
+from langgraph_cloudlocal.protocols.step_checks import check_step
 
 PROTOCOL = "adaswitch"
-VERIFIERS: tuple[str, ...] = ("self_reflection", "logprobs", "callable")
+VERIFIERS: tuple[str, ...] = ("self_reflection", "logprobs", "arithmetic", "callable")
 LOGPROB_RULES: tuple[str, ...] = ("mean", "min")
 # Raw text of an unparseable reply kept as a step (a step is one or two sentences).
 MAX_RAW_STEP_CHARS = 1000
@@ -107,7 +117,7 @@ class AdaSwitchSettings(RunSettings):
 
     threshold: float = 0.5
     max_steps: int = 8
-    verifier: Literal["self_reflection", "logprobs", "callable"] = "self_reflection"
+    verifier: Literal["self_reflection", "logprobs", "arithmetic", "callable"] = "arithmetic"
     logprob_rule: Literal["mean", "min"] = "mean"
     # The score of a step whose verifier gave no usable answer (1.0: treat it as doubtful).
     malformed_score: float = 1.0
@@ -405,6 +415,9 @@ def build_adaswitch(
                 rule = "1 - exp(mean logprob)" if run.logprob_rule == "mean" else "1 - exp(min logprob)"
                 return score, f"logprobs: {rule} over {draft.get('logprob_tokens', 0)} tokens", {}, 0
             return None, draft.get("logprob_error", "no log-probabilities"), {}, 0
+        if run.verifier == "arithmetic":
+            check = check_step([question, *documents, *steps_so_far], draft["text"], draft["final_answer"])
+            return check.score, check.reason, {}, 0
         if run.verifier == "callable":
             assert verifier_fn is not None  # checked in start
             try:

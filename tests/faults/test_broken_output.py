@@ -289,7 +289,9 @@ def test_adaswitch_survives_broken_output(site: str, breakage: str, mode: str) -
     injector = Injector(adaswitch_kind, ADASWITCH_GOOD, site, breakage, mode)
     cloud = ScriptedChatModel(responder=injector, model_name="gpt-4o")
     local = ScriptedChatModel(responder=injector, model_name="smol")
-    graph = create_adaswitch(local, cloud, threshold=0.5, max_steps=3, structured_retries=RETRIES)
+    graph = create_adaswitch(
+        local, cloud, verifier="self_reflection", threshold=0.5, max_steps=3, structured_retries=RETRIES
+    )
     out = graph.invoke({"question": QUESTION, "documents": [DOC]})
     completed(out)
     assert injector.injected >= 1

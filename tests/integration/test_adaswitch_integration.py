@@ -35,7 +35,7 @@ def _check_run(out: dict, verifier: str) -> None:
 
 def test_self_reflection_on_smollm2_escalates_every_doubt(smollm2_spec: str) -> None:
     # threshold 0: every step with any doubt goes to the "cloud" (SmolLM2 here too).
-    graph = create_adaswitch(smollm2_spec, smollm2_spec, threshold=0.0, **SMALL)
+    graph = create_adaswitch(smollm2_spec, smollm2_spec, verifier="self_reflection", threshold=0.0, **SMALL)
     out = graph.invoke({"question": QUESTION})
     _check_run(out, "self_reflection")
     escalated = [d for d in out["decisions"] if d["decision"] == "escalate"]

@@ -15,13 +15,8 @@ from langgraph.graph import END, START, StateGraph
 
 from langgraph_cloudlocal.decisions import DECISION_EVENT
 from langgraph_cloudlocal.prompts import adaswitch as prompts
-from langgraph_cloudlocal.protocols.adaswitch import (
-    AdaSwitchSettings,
-    build_adaswitch,
-    create_adaswitch,
-    logprob_score,
-    step_logprobs,
-)
+from langgraph_cloudlocal.protocols import adaswitch as adaswitch_module
+from langgraph_cloudlocal.protocols.adaswitch import AdaSwitchSettings, logprob_score, step_logprobs
 from langgraph_cloudlocal.protocols.common import InputError
 from langgraph_cloudlocal.testing import ScriptedChatModel
 
@@ -34,6 +29,22 @@ def step(text: str, final: str | None = None) -> str:
 
 def verdict(kind: str, confidence: float, reason: str = "") -> str:
     return json.dumps({"verdict": kind, "confidence": confidence, "reason": reason})
+
+
+def _self_reflection_by_default(kwargs: dict[str, Any]) -> dict[str, Any]:
+    # The loop tests script the local model's self-reflection verdicts; the library's default verifier
+    # is "arithmetic" (no verdict call), tested on its own below.
+    if "verifier" not in kwargs and "verifier_fn" not in kwargs:
+        kwargs["verifier"] = "self_reflection"
+    return kwargs
+
+
+def create_adaswitch(*args: Any, **kwargs: Any) -> Any:
+    return adaswitch_module.create_adaswitch(*args, **_self_reflection_by_default(kwargs))
+
+
+def build_adaswitch(*args: Any, **kwargs: Any) -> Any:
+    return adaswitch_module.build_adaswitch(*args, **_self_reflection_by_default(kwargs))
 
 
 CORRECT = verdict("correct", 0.9)  # score 0.1
@@ -558,3 +569,53 @@ def test_budget_interrupt_asks_a_human_and_resumes_with_the_escalation() -> None
     out = graph.invoke(Command(resume=True), config)
     assert out["answer"] == "72" and len(cloud.calls) == 1
     assert len(local.verifier_prompts) == 1  # resuming did not verify the step again
+
+
+# --------------------------------------------------------------------------------------------------
+# The arithmetic verifier (no model call)
+
+
+def test_arithmetic_verifier_escalates_false_arithmetic_and_makes_no_verifier_call() -> None:
+    local = FakeLocal([step("April: 48 clips. May: 48 / 2 = 24 clips."), step("8 * 8 = 64. 64 * 8 = 48.")])
+    cloud = cloud_model(step("In all 48 + 24 = 72 clips.", "72"))
+    out = create_adaswitch(local.model, cloud, verifier="arithmetic", threshold=0.9).invoke(
+        {"question": QUESTION}
+    )
+    assert out["answer"] == "72"
+    assert authors(out) == ["local", "cloud"]
+    assert [s["score"] for s in out["steps"]] == [0.0, 1.0]
+    assert all(s["verifier"] == "arithmetic" for s in out["steps"])
+    assert kinds(out) == ["accept", "escalate", "cloud_step", "answer"]
+    assert "64 * 8 = 48 is false" in out["decisions"][1]["reason"]
+    assert local.verifier_prompts == []  # no self-reflection call
+    assert out["usage"]["local"]["calls"] == 2
+
+
+def test_arithmetic_threshold_levels_change_what_is_escalated() -> None:
+    # Step 1 states a number without a calculation (0.8); step 2 is checked arithmetic (0.0).
+    def run(threshold: float) -> dict[str, Any]:
+        local = FakeLocal([step("She sold 25 clips in May."), step("48 + 24 = 72 clips.", "72")])
+        cloud = cloud_model(step("May: 48 / 2 = 24 clips."))
+        graph = create_adaswitch(local.model, cloud, verifier="arithmetic")
+        return graph.invoke({"question": QUESTION}, context={"threshold": threshold})
+
+    strict, lenient = run(0.7), run(0.9)
+    assert authors(strict) == ["cloud", "local"] and strict["steps"][0]["score"] == 0.8
+    assert authors(lenient) == ["local", "local"]
+    assert strict["usage"]["cloud_calls"] == 1 and lenient["usage"]["cloud_calls"] == 0
+
+
+def test_arithmetic_verifier_grounds_numbers_in_the_documents() -> None:
+    local = FakeLocal([step("She sold 37 + 11 = 48 clips.", "48")])
+    question = "How many clips did she sell?"
+    graph = create_adaswitch(local.model, cloud_model(), verifier="arithmetic", threshold=0.5)
+    out = graph.invoke({"question": question, "documents": ["She sold 37 clips and then 11 more."]})
+    assert out["steps"][0]["score"] == 0.0 and authors(out) == ["local"]
+
+
+def test_the_default_verifier_is_arithmetic() -> None:
+    assert AdaSwitchSettings().verifier == "arithmetic"
+    local = FakeLocal([step("May: 48 / 2 = 24 clips."), step("In all 48 + 24 = 72.", "72")])
+    out = adaswitch_module.create_adaswitch(local.model, cloud_model()).invoke({"question": QUESTION})
+    assert [s["verifier"] for s in out["steps"]] == ["arithmetic", "arithmetic"]
+    assert [s["score"] for s in out["steps"]] == [0.0, 0.0] and local.verifier_prompts == []

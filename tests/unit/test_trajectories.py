@@ -13,6 +13,7 @@ import pytest
 from langchain_core.messages import BaseMessage
 
 from langgraph_cloudlocal.prompts import adaswitch as prompts
+from langgraph_cloudlocal.prompts.baselines import SYSTEM_STEPS
 from langgraph_cloudlocal.protocols.adaswitch import create_adaswitch
 from langgraph_cloudlocal.testing import ScriptedChatModel
 from langgraph_cloudlocal.trajectories import (
@@ -25,6 +26,7 @@ from langgraph_cloudlocal.trajectories import (
     prompt_completion_rows,
     read_trajectories,
     sft_messages,
+    thresholds_between,
     verifier_pairs,
 )
 
@@ -71,6 +73,7 @@ def cloud_model() -> ScriptedChatModel:
 
 
 def graph(**settings: Any) -> Any:
+    settings.setdefault("verifier", "self_reflection")  # the scripted local model gives verdicts
     return create_adaswitch(local_model(), cloud_model(), **settings)
 
 
@@ -403,3 +406,79 @@ def test_bad_targets(bad: str) -> None:
 def test_bad_thresholds() -> None:
     with pytest.raises(ValueError):
         calibrate(ITEMS, graph=_scored_graph(), baseline={"accuracy": 1, "cloud_tokens": 1}, thresholds=[1.5])
+
+
+def test_thresholds_between_cuts_between_observed_scores() -> None:
+    assert thresholds_between([0.0, 0.4, 0.4, 1.0]) == [0.2, 0.7, 1.0]
+    assert thresholds_between([0.3, 0.8]) == [0.15, 0.55, 1.0]  # s1/2 escalates every step
+    assert thresholds_between([]) == [1.0]
+    many = thresholds_between([i / 100 for i in range(100)], max_count=3)
+    assert len(many) == 4 and many[-1] == 1.0 and many == sorted(many)
+
+
+def test_calibrate_auto_reads_the_scores_then_sweeps_the_values_between_them() -> None:
+    graph = _scored_graph()
+    calls: list[float] = []
+    original = graph.invoke
+
+    def counting_invoke(inputs: Any, config: Any = None, **kwargs: Any) -> Any:
+        calls.append(kwargs["context"]["threshold"])
+        return original(inputs, config, **kwargs)
+
+    graph.invoke = counting_invoke  # type: ignore[method-assign]
+    baseline = {"accuracy": 1.0, "cloud_tokens": 1000.0}
+    result = calibrate(ITEMS, graph=graph, baseline=baseline, target="accuracy>=0.6")
+    # Scores seen at 1.0: 0.0 (setup steps) and 0.2 / 0.5 / 0.8 (the wrong final steps).
+    assert [r.threshold for r in result.rows] == [0.1, 0.35, 0.65, 1.0]
+    assert [r.correct for r in result.rows] == [3, 2, 1, 0]
+    assert calls.count(1.0) == len(ITEMS)  # the first pass is the 1.0 row, not run twice
+    assert len(calls) == 4 * len(ITEMS)
+    assert result.chosen == 0.35 and result.closest == 0.35
+    assert result.as_dict()["closest"] == 0.35
+
+
+def test_calibrate_yardstick_is_cloud_only_with_worked_steps_by_default() -> None:
+    seen: list[str] = []
+
+    def reply(messages: list[BaseMessage]) -> str:
+        seen.append(str(messages[0].content))
+        letter = _letter(messages)
+        if messages[0].content == prompts.CLOUD_SYSTEM:
+            return step(f"the result is {GOLD[letter]}", GOLD[letter])
+        return f"Answer: {GOLD[letter]}"
+
+    cloud = ScriptedChatModel(responder=reply, model_name="gpt-4o")
+    calibrate(ITEMS, graph=_scored_graph(), local=local_model(), cloud=cloud, thresholds=[1.0])
+    assert SYSTEM_STEPS in seen
+    seen.clear()
+    calibrate(
+        ITEMS,
+        graph=_scored_graph(),
+        local=local_model(),
+        cloud=cloud,
+        thresholds=[1.0],
+        baseline_reasoning="brief",
+    )
+    assert SYSTEM_STEPS not in seen and seen
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"thresholds": "some"}, {"baseline_reasoning": "long"}, {"max_auto_thresholds": 0}]
+)
+def test_calibrate_bad_options(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        calibrate(ITEMS, graph=_scored_graph(), baseline={"accuracy": 1, "cloud_tokens": 1}, **kwargs)
+
+
+def test_calibrate_closest_among_equals_is_the_cheapest() -> None:
+    baseline = {"accuracy": 1.0, "cloud_tokens": 1000.0}
+    # The cloud's replacement is wrong too: every threshold scores 0%.
+    wrong_cloud = ScriptedChatModel(responder=lambda m: step("the result is 1", "1"), model_name="gpt-4o")
+    never_right = create_adaswitch(
+        local_model(), wrong_cloud, verifier_fn=lambda q, steps, new: 0.9 if "answer is 0" in new else 0.0
+    )
+    result = calibrate(
+        ITEMS, graph=never_right, baseline=baseline, thresholds=[0.5, 1.0], target="accuracy>=0.8"
+    )
+    assert [r.correct for r in result.rows] == [0, 0] and result.rows[0].cloud_tokens > 0
+    assert result.chosen is None and result.closest == 1.0  # no cloud tokens for the same 0%
