@@ -386,6 +386,23 @@ def best_attributed(rows: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]
     return kept, aside
 
 
+def checked_arithmetic(working: str, answer: str) -> str | None:
+    """The recomputed answer when the supervisor's one-line working holds a false equation whose stated
+    result is the answer ("1515 + 2358 + 823 = 4689", answer 4689 -> "4696"); None when there is nothing
+    to correct. Small cloud models add up badly; the harness checks the sum it can parse (no eval)."""
+    from langgraph_cloudlocal.protocols.step_checks import equations
+
+    wrong = [e for e in equations(working or "") if not e.holds]
+    if len(wrong) != 1:
+        return None
+    digits = re.sub(r"[^0-9]", "", answer)
+    stated = re.sub(r"[^0-9]", "", wrong[0].text.rpartition("=")[2])
+    if not digits or not stated or not digits.startswith(stated[:4]):
+        return None
+    value = wrong[0].left
+    return str(int(value)) if float(value).is_integer() else f"{value:.2f}"
+
+
 def tasks_allowed(question: str, max_tasks: int) -> int:
     """How many tasks the plan may hold: one per distinct name in the question ("Marlow Textiles or
     Marlow Analytics": 2) when it names any, else ``max_tasks``. A small planner fills every slot it is
@@ -980,10 +997,26 @@ def build_minions(
                 why = f"round cap reached ({run.max_rounds}): the cloud must answer. {reason}".strip()
             if not answer:
                 return local_fallback(f"{why}; but the cloud's answer was empty", result.usage, [])
+            decisions = []
+            corrected = checked_arithmetic(value.working, answer)
+            if corrected is not None:
+                decisions.append(
+                    emit_decision(
+                        make_decision(
+                            PROTOCOL,
+                            "synthesize",
+                            "arithmetic_corrected",
+                            f"the cloud's working has a false equation; its answer {answer[:40]!r} is recomputed "
+                            f"as {corrected}",
+                            step=round_number,
+                        )
+                    )
+                )
+                answer = corrected
             decision = emit_decision(
                 make_decision(PROTOCOL, "synthesize", kind, why, step=round_number, tokens=result.tokens)
             )
-            return finish(answer, result.usage, [decision])
+            return finish(answer, result.usage, [*decisions, decision])
         feedback = value.feedback.strip()
         decision = emit_decision(
             make_decision(

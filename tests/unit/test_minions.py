@@ -964,3 +964,17 @@ def test_a_job_that_quotes_the_sentence_but_leaves_the_value_null_reports_the_se
     answered = [j for j in out["jobs"] if j["answer"]]
     assert [j["answer"] for j in answered] == ["a budget of 7,300 euros"]
     assert "a budget of 7,300 euros (1 excerpt(s))" in cloud.prompts("synthesize")[0]
+
+
+def test_a_false_sum_in_the_cloud_working_is_recomputed() -> None:
+    from langgraph_cloudlocal.protocols.minions import checked_arithmetic
+
+    assert checked_arithmetic("1515 + 2358 + 823 = 4689", "4689") == "4696"
+    assert checked_arithmetic("1515 + 2358 + 823 = 4696", "4696") is None  # right: nothing to correct
+    assert checked_arithmetic("12,810 is more than 7,560", "Ivers Systems") is None  # not a sum
+    reply = json.dumps({"working": "7,300 + 1,200 = 8,000", "answer": "8,000 euros", "decision": "final"})
+    cloud = Cloud([plan("Find the budget")], [reply])
+    out = run(cloud)
+    assert out["answer"] == "8500"
+    fixed = next(d for d in out["decisions"] if d["decision"] == "arithmetic_corrected")
+    assert "recomputed as 8500" in fixed["reason"]
