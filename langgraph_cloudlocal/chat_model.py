@@ -295,6 +295,8 @@ class _Reply:
     extra: dict[str, Any] = field(default_factory=dict)
     # A protocol's own privacy figures, measured from its cloud requests (its ledger stays in the graph).
     privacy: dict[str, Any] = field(default_factory=dict)
+    # The cascade's escalations: characters of the conversation's messages it sent to the cloud.
+    sent_chars: int = 0
 
 
 @dataclass
@@ -584,8 +586,7 @@ class CloudLocalChatModel(BaseChatModel):
         )
         if self.policy == "cascade":
             # The cascade cannot tell documents from questions: what it sent to the cloud is counted.
-            sent = merge_usage(reply.ledger, {}).get("cloud_requests") or []
-            usage["private_chars_to_cloud"] = sum(len(text) for text in sent)
+            usage["private_chars_to_cloud"] = reply.sent_chars
         usage.update(reply.privacy)
         merged = merge_usage(reply.ledger, {})
         input_tokens = sum(merged.get(r, {}).get("input_tokens", 0) for r in ("local", "cloud"))
@@ -746,6 +747,7 @@ class CloudLocalChatModel(BaseChatModel):
             )
         )
         sent_chars = sum(len(_text_of(m)) for m in cloud_messages)
+        reply.sent_chars += sent_chars
         if call.tools:
             if self.tool_calling == "native":
                 final, usage = self._native_tool_call(cloud_messages, call, run_manager, sent_chars)
