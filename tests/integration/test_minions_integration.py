@@ -82,7 +82,16 @@ def test_minions_end_to_end_over_all_chunks(smollm2_spec: str) -> None:
     out = graph.invoke({"question": QUESTION, "documents": [MEMO]}, config={"max_concurrency": 4})
     check_output(out)
     assert out["decisions"][0]["decision"] == "all_chunks"
-    assert len({job["chunk_id"] for job in out["jobs"]}) == 3  # one chunk per paragraph
+    # A task without an entity (or naming one no chunk holds) reads every chunk, one per paragraph; a task
+    # naming an entity reads exactly the chunks that name it. Which one SmolLM2 plans is up to it.
+    for task_index in {job["task_index"] for job in out["jobs"]}:
+        rows = [job for job in out["jobs"] if job["task_index"] == task_index]
+        read = {job["chunk_id"] for job in rows}
+        if rows[0]["chosen_by"] == "all":
+            assert len(read) == 3
+        else:
+            assert rows[0]["chosen_by"] == "named" and 1 <= len(read) <= 3
+            assert all(job["entity"].lower() in MEMO.lower() for job in rows)
 
 
 class KeywordEmbeddings(Embeddings):
