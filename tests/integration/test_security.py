@@ -321,9 +321,14 @@ def test_quotes_relayed_by_the_local_model_are_measured(
     local.responder = lambda body: json.dumps(
         {"explanation": "quoted", "citation": DOC_SENTENCES[1], "answer": "7,300 euros"}
     )
+    # By default MinionS shows the cloud the workers' values, not their quoted sentences.
     out = protocol_factory("minions")(local.spec(), "openai:gpt-4o", chunk_size=80, chunk_overlap=0).invoke(
         {"question": QUESTION, "documents": [DOC]}
     )
+    assert out["usage"]["private_chars_to_cloud"] == 0
+    out = protocol_factory("minions")(
+        local.spec(), "openai:gpt-4o", chunk_size=80, chunk_overlap=0, quotes_to_cloud=True
+    ).invoke({"question": QUESTION, "documents": [DOC]})
     usage = out["usage"]
     # measured from the cloud requests: the relayed citation (and at most the spaces around it, which the
     # prompt and the document share), nothing else of the document
