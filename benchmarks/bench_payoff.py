@@ -102,7 +102,10 @@ def main(argv: list[str] | None = None) -> int:
             command="python benchmarks/bench_payoff.py " + shlex.join(sys.argv[1:] if argv is None else argv),
             **extra,
         )
-        print(f"{protocol}: {summary.ran} ran, {summary.errors} errors, {summary.wall_seconds:.0f} s", flush=True)
+        print(
+            f"{protocol}: {summary.ran} ran, {summary.errors} errors, {summary.wall_seconds:.0f} s",
+            flush=True,
+        )
     print(f"load average after: {os.getloadavg()}", flush=True)
     print(f"models: {json.dumps(summary.models)}", flush=True)
     print(payoff_table(summary.results_path, protocols), flush=True)

@@ -57,9 +57,7 @@ def demo_models(*, need_cloud: bool = True) -> Iterator[tuple[str, str]]:
             return
         if local is None:
             say(f"starting embedded model {embedded.TEST_MODEL}...")
-            server = stack.enter_context(
-                embedded.embedded_server(embedded.TEST_MODEL, register=False)
-            )
+            server = stack.enter_context(embedded.embedded_server(embedded.TEST_MODEL, register=False))
             local = server.spec
         if cloud is None:
             if need_cloud and cloud_name == embedded.TEST_MODEL:

@@ -167,7 +167,10 @@ def test_minions_chunks_50_mb_and_caps_the_jobs(fifty_mb: str) -> None:
     unread = out["rounds"][0]["unread_chunks"]
     read = {j["chunk_id"] for j in out["jobs"]}
     assert len(unread) > 40_000 and not read & set(unread)  # every chunk never read is listed
-    assert capped and f"max_jobs_per_round=64 left {len(unread)} chunk(s) a task needed unread" in capped[0]["reason"]
+    assert (
+        capped
+        and f"max_jobs_per_round=64 left {len(unread)} chunk(s) a task needed unread" in capped[0]["reason"]
+    )
     assert out["usage"]["private_chars_to_cloud"] == 0
     assert out["usage"]["document_chars"] == 50_000_000
     assert elapsed < 120, f"50 MB took {elapsed:.0f}s"
@@ -226,7 +229,9 @@ def test_ten_thousand_tiny_documents(fifty_mb: str) -> None:
     )
     assert len(out["jobs"]) == 64  # max_jobs_per_round
     assert len(out["rounds"][0]["unread_chunks"]) == 10_000 - 64
-    assert any(d["decision"] == "jobs_capped" and "left 9936 chunk(s)" in d["reason"] for d in out["decisions"])
+    assert any(
+        d["decision"] == "jobs_capped" and "left 9936 chunk(s)" in d["reason"] for d in out["decisions"]
+    )
     # Minion puts them all in the worker's prompt (~400 KB): fine for a scripted model, documented
     out = build("minion", Models(), max_rounds=1).invoke({"question": QUESTION, "documents": tiny})
     assert out["answer"]

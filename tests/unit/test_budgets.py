@@ -145,7 +145,7 @@ LOCAL_REPLY = json.dumps(
 BUILD = {
     "minion": {"max_rounds": 8},
     "minions": {"max_rounds": 8, "chunk_size": 90, "chunk_overlap": 0},
-    "adaswitch": {"max_steps": 8, "threshold": 0.5},
+    "adaswitch": {"max_steps": 8, "threshold": 0.5, "verifier": "self_reflection"},  # the scripted verdicts
 }
 
 
