@@ -11,14 +11,13 @@ one Markdown section a chunk) that names the entity, with MinionS's own job prom
 
     .venv/bin/python benchmarks/bench_workers.py smollm2 gemma-3-270m qwen2.5-coder-0.5b qwen2.5-coder-1.5b
 
-Each model runs alone on the machine, one after the other, in one run; numbers are scored by digits
-(``1,250`` == ``1250``), names by containment.
+Each model runs alone on the machine, one after the other, in one run; values are scored with the evaluation's
+own metrics (numeric for numbers, whole-word containment for names).
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 import sys
 import time
@@ -31,19 +30,17 @@ sys.path.insert(0, str(ROOT))
 from langgraph_cloudlocal import embedded  # noqa: E402
 from langgraph_cloudlocal.calls import call_structured  # noqa: E402
 from langgraph_cloudlocal.evaluation.datasets import load_dataset  # noqa: E402
+from langgraph_cloudlocal.evaluation.metrics import score  # noqa: E402
 from langgraph_cloudlocal.models import resolve_model  # noqa: E402
 from langgraph_cloudlocal.prompts import minions as prompts  # noqa: E402
 from langgraph_cloudlocal.protocols.minions import MinionsSettings, best_attributed, chunk_texts  # noqa: E402
 
 
 def holds(answer: Any, gold: Any) -> bool:
+    """The evaluation's own metric: numbers read with tolerance and separators, names as whole words."""
     if answer is None:
         return False
-    if isinstance(gold, int):
-        return str(gold) in re.sub(r"[,\s$]", "", str(answer)).split(".")[0] or re.sub(
-            r"\D", "", str(answer)
-        ) == str(gold)
-    return prompts.normalized(str(gold)) in prompts.normalized(str(answer))
+    return score(str(answer), gold, metric="numeric" if isinstance(gold, int) else "contains").correct
 
 
 def tasks_of(items: list[Any]) -> list[dict[str, Any]]:

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "chunking_for",
     "CHUNKING_DEFAULTS",
     "PIECE_CHARS",
     "STREAM_THRESHOLD_BYTES",
@@ -672,6 +673,22 @@ def _token_spans_function(tokenizer: Any) -> TokenSpans:
     if callable(tokenizer):
         return tokenizer  # type: ignore[no-any-return]
     raise TypeError("tokenizer must be a tokenizers.Tokenizer or a function text -> [(start, end), ...]")
+
+
+_MARKDOWN_HEADING = re.compile(r"^#{1,6} \S", re.MULTILINE)
+
+
+def chunking_for(text: str, chunking: str) -> str:
+    """The strategy for one document: ``auto`` is ``markdown`` when the text has at least 3 Markdown
+    headings (one record or section per chunk, and each chunk knows its section), else ``chars``."""
+    if chunking != "auto":
+        return chunking
+    headings = 0
+    for _ in _MARKDOWN_HEADING.finditer(text):
+        headings += 1
+        if headings >= 3:
+            return "markdown"
+    return "chars"
 
 
 def resolve_chunking(strategy: str, size: int | None, overlap: int | None) -> tuple[int, int]:

@@ -203,28 +203,13 @@ _ATTRIBUTION_NOTES = {
 
 def format_findings(
     findings: Sequence[dict[str, Any]],
-    tasks: Sequence[dict[str, Any]] | None = None,
+    tasks: Sequence[dict[str, Any]],
     *,
     jobs_per_task: dict[int, int] | None = None,
     show_quotes: bool = False,
 ) -> str:
     """What the supervisor reads: one line per task, with the distinct values the workers found for
-    it, how many excerpts agree, and whether they were found where the entity is named. Without
-    ``tasks`` (old callers), one line per finding."""
-    if tasks is None:
-        if not findings:
-            return "No worker found anything relevant."
-        lines = []
-        for i, row in enumerate(findings, 1):
-            parts = [f"[{i}] task: {_cut(row.get('task'))}", f"chunk: {row.get('chunk_id')}"]
-            parts.append(f"answer: {_cut(row.get('answer'))}")
-            if row.get("citation"):
-                unverified = " (not found in the excerpt)" if row.get("citation_in_excerpt") is False else ""
-                parts.append(f"citation{unverified}: {_cut(row.get('citation'))}")
-            if row.get("explanation"):
-                parts.append(f"explanation: {_cut(row.get('explanation'))}")
-            lines.append(" | ".join(parts))
-        return "\n".join(lines)
+    it, how many excerpts agree, and whether they were found where the entity is named."""
     lines = []
     for index, task in enumerate(tasks):
         entity = str(task.get("entity") or "").strip()
@@ -236,7 +221,7 @@ def format_findings(
             continue
         groups: dict[str, list[dict[str, Any]]] = {}
         for row in rows:
-            groups.setdefault(_normalized(str(row.get("answer"))).strip("."), []).append(row)
+            groups.setdefault(normalized(str(row.get("answer"))).strip("."), []).append(row)
         ranked = sorted(groups.values(), key=lambda g: -len(g))
         values = []
         for group in ranked[:3]:
@@ -275,7 +260,7 @@ def synthesize_messages(
             'If the findings answer the question, decide "final". Otherwise decide "another_round" and '
             "say in feedback what is missing."
         )
-    table = format_findings(findings, tasks, jobs_per_task=jobs_per_task, show_quotes=show_quotes)
+    table = format_findings(findings, tasks or [], jobs_per_task=jobs_per_task, show_quotes=show_quotes)
     return [
         SystemMessage(SUPERVISOR_SYSTEM),
         HumanMessage(
@@ -328,15 +313,12 @@ def normalized(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-_normalized = normalized
-
-
 def repeats_template(text: str | None) -> bool:
     """True for a job field that copies the prompt's JSON template instead of reading the excerpt."""
     if not text:
         return False
-    normalized = _normalized(text)
-    return any(phrase in normalized for phrase in _TEMPLATE_PHRASES)
+    text = normalized(text)
+    return any(phrase in text for phrase in _TEMPLATE_PHRASES)
 
 
 def citation_in_excerpt(citation: str | None, excerpt: str) -> bool | None:
@@ -344,8 +326,8 @@ def citation_in_excerpt(citation: str | None, excerpt: str) -> bool | None:
     full stop dropped); None when there is no citation. A made-up citation marks a doubtful finding."""
     if citation is None or not citation.strip():
         return None
-    quote = _normalized(citation).strip("\"'“”‘’` ").rstrip(".").strip()
-    return bool(quote) and quote in _normalized(excerpt)
+    quote = normalized(citation).strip("\"'“”‘’` ").rstrip(".").strip()
+    return bool(quote) and quote in normalized(excerpt)
 
 
 def is_null_answer(answer: str | None) -> bool:
@@ -363,7 +345,7 @@ def best_local_answer(rows: Sequence[dict[str, Any]]) -> str | None:
         answer = row.get("answer")
         if row.get("failed") or is_null_answer(answer):
             continue
-        key = _normalized(str(answer)).strip(".")
+        key = normalized(str(answer)).strip(".")
         counts[key] = counts.get(key, 0) + 1
         first.setdefault(key, str(answer).strip())
     if not counts:
@@ -396,18 +378,18 @@ def attribute_finding(entity: str, citation: str | None, section: str | None) ->
     * ``own_section``: the excerpt's section heading names the entity;
     * ``unclear``: none of these (e.g. "it employed 410 people" in another company's section).
     """
-    entity_norm = _normalized(entity)
+    entity_norm = normalized(entity)
     if not entity_norm:
         return "named"
-    quote = _normalized(citation or "")
+    quote = normalized(citation or "")
     if entity_norm in quote:
         return "named"
     entity_words = _words(entity)
     for name in names_in(citation or ""):
-        if _normalized(name) != entity_norm and _words(name) & entity_words:
+        if normalized(name) != entity_norm and _words(name) & entity_words:
             return "other_entity"
     heading = (section or "").split(">")[-1]
-    if entity_norm in _normalized(heading):
+    if entity_norm in normalized(heading):
         return "own_section"
     return "unclear"
 

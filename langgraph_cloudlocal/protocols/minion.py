@@ -285,8 +285,7 @@ def build_minion(
         if retrieve:
             store_ids = list(state.get("store_ids") or [])
             if not store_ids:
-                from langgraph_cloudlocal.documents import Document
-                from langgraph_cloudlocal.protocols.minions import chunking_for
+                from langgraph_cloudlocal.documents import Document, chunking_for
 
                 for text in documents:  # idempotent: a document already stored is not embedded again
                     store_ids.extend(

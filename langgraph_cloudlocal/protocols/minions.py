@@ -65,6 +65,7 @@ from typing_extensions import TypedDict  # pydantic (Studio's schemas) rejects t
 
 from langgraph_cloudlocal.calls import ModelCallError, call_structured
 from langgraph_cloudlocal.decisions import SwitchDecision, emit_decision, emit_progress, make_decision
+from langgraph_cloudlocal.documents import chunking_for
 from langgraph_cloudlocal.ledger import PriceTable, merge_usage, usage_delta
 from langgraph_cloudlocal.models import ResolvedModel
 from langgraph_cloudlocal.prompts import minions as prompts
@@ -233,22 +234,6 @@ def _chunk_dict(chunk: Any) -> dict[str, Any]:
     if metadata.get("section"):
         out["section"] = str(metadata["section"])
     return out
-
-
-_MARKDOWN_HEADING = re.compile(r"^#{1,6} \S", re.MULTILINE)
-
-
-def chunking_for(text: str, chunking: str) -> str:
-    """The strategy for one document: ``auto`` is ``markdown`` when the text has at least 3 Markdown
-    headings (one record or section per chunk, and each chunk knows its section), else ``chars``."""
-    if chunking != "auto":
-        return chunking
-    headings = 0
-    for _ in _MARKDOWN_HEADING.finditer(text):
-        headings += 1
-        if headings >= 3:
-            return "markdown"
-    return "chars"
 
 
 def chunk_texts(texts: Sequence[str], settings: MinionsSettings) -> list[dict[str, Any]]:
