@@ -26,6 +26,7 @@ _EXPORTS: dict[str, str] = {
     # the chat-model entry point (the OpenAI-compatible endpoint is langgraph_cloudlocal.api)
     "CloudLocalChatModel": "langgraph_cloudlocal.chat_model",
     "RunSettings": "langgraph_cloudlocal.protocols.common",
+    "CloudLocalError": "langgraph_cloudlocal.errors",
     "InputError": "langgraph_cloudlocal.protocols.common",
     # documents and chunks
     "ChunkStore": "langgraph_cloudlocal.store",
@@ -46,6 +47,7 @@ __all__ = [
     "Budget",
     "ChunkStore",
     "CloudLocalChatModel",
+    "CloudLocalError",
     "InputError",
     "ModelSpecError",
     "Price",
@@ -74,6 +76,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from langgraph_cloudlocal.chat_model import CloudLocalChatModel
     from langgraph_cloudlocal.decisions import SwitchDecision
     from langgraph_cloudlocal.embedded import embedded_pair, embedded_server
+    from langgraph_cloudlocal.errors import CloudLocalError
     from langgraph_cloudlocal.ledger import Budget, Price, PriceTable
     from langgraph_cloudlocal.models import ModelSpecError, resolve_model
     from langgraph_cloudlocal.protocols import protocol_factory

@@ -50,6 +50,7 @@ from langchain_core.messages import (
 
 from langgraph_cloudlocal.calls import ModelCallError
 from langgraph_cloudlocal.chat_model import CloudLocalChatModel, check_messages
+from langgraph_cloudlocal.errors import CloudLocalError
 from langgraph_cloudlocal.ledger import Budget, BudgetError
 from langgraph_cloudlocal.protocols.common import InputError
 
@@ -93,7 +94,7 @@ _IGNORED_FIELDS = {
 _KNOWN_FIELDS = {"model", "messages", "stream", "tools", "tool_choice", "documents", "settings", "budget"}
 
 
-class RequestError(Exception):
+class RequestError(CloudLocalError):
     """A request the endpoint refuses, with its HTTP status and OpenAI error code."""
 
     def __init__(self, status: int, message: str, *, code: str = "invalid_request", param: str | None = None):

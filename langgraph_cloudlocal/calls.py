@@ -20,6 +20,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import BaseModel, ValidationError
 
+from langgraph_cloudlocal.errors import CloudLocalError
 from langgraph_cloudlocal.ledger import RawUsage, approx_tokens, merge_usage, usage_delta
 from langgraph_cloudlocal.models import ResolvedModel
 
@@ -28,7 +29,7 @@ SchemaT = TypeVar("SchemaT", bound=BaseModel)
 RetryRefusal = Callable[[RawUsage, str], "str | None"]
 
 
-class ModelCallError(RuntimeError):
+class ModelCallError(CloudLocalError, RuntimeError):
     """A model server that cannot be reached or did not answer in time (after the client's retries)."""
 
     # Worth trying again later (the node retry policy, a job's own retries); see PromptTooLongError.

@@ -17,6 +17,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from langgraph_cloudlocal.errors import CloudLocalError
+
 app = typer.Typer(
     name="cloudlocal",
     help="Local-cloud LLM protocols (Minion, MinionS, AdaSwitch) as LangGraph subgraphs.",
@@ -30,7 +32,7 @@ out = Console()
 USAGE_ERROR = 2
 
 
-class CliUsageError(Exception):
+class CliUsageError(CloudLocalError):
     """Bad flags or input: exit code 2, one line."""
 
 

@@ -45,6 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from langgraph_cloudlocal.errors import CloudLocalError
+
 __all__ = [
     "chunking_for",
     "CHUNKING_DEFAULTS",
@@ -65,7 +67,7 @@ __all__ = [
 ]
 
 
-class DocumentError(ValueError):
+class DocumentError(CloudLocalError, ValueError):
     """A document cannot be used; the message says which and why."""
 
 

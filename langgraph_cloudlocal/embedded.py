@@ -37,8 +37,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from langgraph_cloudlocal.errors import CloudLocalError
 
-class EmbeddedModelError(RuntimeError):
+
+class EmbeddedModelError(CloudLocalError, RuntimeError):
     """A model that is missing, corrupt, or a server that cannot start."""
 
 

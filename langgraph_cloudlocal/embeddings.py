@@ -51,6 +51,8 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.embeddings import Embeddings
 
+from langgraph_cloudlocal.errors import CloudLocalError
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -75,7 +77,7 @@ __all__ = [
 ]
 
 
-class EmbeddingModelError(RuntimeError):
+class EmbeddingModelError(CloudLocalError, RuntimeError):
     """The offline embedding model is missing, corrupt, or could not be fetched."""
 
 

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from typing_extensions import TypedDict  # pydantic (Studio's schemas) rejects typing.TypedDict on 3.11
 
+from langgraph_cloudlocal.errors import CloudLocalError
+
 Role = Literal["local", "cloud"]
 ROLES: tuple[Role, Role] = ("local", "cloud")
 ROLE_COUNTERS = ("input_tokens", "output_tokens", "cached_tokens", "calls", "failed_calls", "seconds")
@@ -314,7 +316,7 @@ def finalize_usage(
 # Budgets
 
 
-class BudgetError(ValueError):
+class BudgetError(CloudLocalError, ValueError):
     """A budget that cannot be used (negative, wrong type)."""
 
 

@@ -31,6 +31,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 
+from langgraph_cloudlocal.errors import CloudLocalError
+
 Role = Literal["local", "cloud"]
 
 ROLE_ENV_VARS: dict[str, str] = {"local": "CLOUDLOCAL_LOCAL_MODEL", "cloud": "CLOUDLOCAL_CLOUD_MODEL"}
@@ -47,7 +49,7 @@ ACCEPTED_FORMS = (
 )
 
 
-class ModelSpecError(ValueError):
+class ModelSpecError(CloudLocalError, ValueError):
     """A model spec that cannot be understood; the message names the accepted forms."""
 
 

@@ -48,6 +48,7 @@ from urllib.parse import urlparse
 from langgraph_cloudlocal.documents import Chunk, Document, iter_chunks, load_document, resolve_chunking
 from langgraph_cloudlocal.embeddings import MINILM_NAME, resolve_embeddings
 from langgraph_cloudlocal.embeddings import embedding_name as _embedding_name_of
+from langgraph_cloudlocal.errors import CloudLocalError
 
 __all__ = [
     "CHUNK_STORE_ENV",
@@ -71,7 +72,7 @@ _COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
 _RRF_K = 60  # reciprocal-rank fusion constant (the usual value)
 
 
-class StoreError(RuntimeError):
+class StoreError(CloudLocalError, RuntimeError):
     """The chunk store cannot do what was asked; the message says why."""
 
 

@@ -27,12 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from langgraph_cloudlocal.errors import CloudLocalError
 from langgraph_cloudlocal.evaluation.metrics import DEFAULT_REL_TOL, METRICS, MatchResult, score
 
 Gold = str | float | int | list[str | float | int]
 
 
-class DatasetError(ValueError):
+class DatasetError(CloudLocalError, ValueError):
     """A dataset file that cannot be read; the message names the file and line."""
 
 

@@ -21,10 +21,12 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
+from langgraph_cloudlocal.errors import CloudLocalError
+
 ModelArg = str | BaseChatModel | None
 
 
-class ProtocolError(ValueError):
+class ProtocolError(CloudLocalError, ValueError):
     """A protocol name or setting that cannot be used, or a protocol module that is not available."""
 
 

@@ -31,6 +31,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
+from langgraph_cloudlocal.errors import CloudLocalError
 from langgraph_cloudlocal.evaluation.datasets import EvalItem, dataset_name, load_dataset
 from langgraph_cloudlocal.evaluation.registry import ModelArg, ProtocolSpec, parse_protocols
 from langgraph_cloudlocal.evaluation.report import (
@@ -57,7 +58,7 @@ EMBEDDED_STARTUP: dict[str, Any] = {"startup_timeout": 600.0}
 EMBEDDED_REQUEST_TIMEOUT = 900.0
 
 
-class EvaluationError(RuntimeError):
+class EvaluationError(CloudLocalError, RuntimeError):
     """An evaluation that cannot start (e.g. an output folder holding results of other models)."""
 
 

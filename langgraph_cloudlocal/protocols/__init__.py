@@ -6,6 +6,8 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
+from langgraph_cloudlocal.errors import CloudLocalError
+
 # name -> (module, factory). Imported lazily so that one protocol's imports never slow down another's.
 PROTOCOL_FACTORIES: dict[str, tuple[str, str]] = {
     "local-only": ("langgraph_cloudlocal.protocols.baselines", "create_local_only"),
@@ -16,7 +18,7 @@ PROTOCOL_FACTORIES: dict[str, tuple[str, str]] = {
 }
 
 
-class UnknownProtocolError(ValueError):
+class UnknownProtocolError(CloudLocalError, ValueError):
     """A protocol name that is not in the registry."""
 
 

@@ -17,6 +17,7 @@ from typing_extensions import TypedDict  # pydantic (Studio's schemas) rejects t
 
 from langgraph_cloudlocal.calls import ModelCallError, RetryRefusal
 from langgraph_cloudlocal.decisions import SwitchDecision, emit_decision, make_decision
+from langgraph_cloudlocal.errors import CloudLocalError
 from langgraph_cloudlocal.ledger import (
     Budget,
     PriceTable,
@@ -32,7 +33,7 @@ from langgraph_cloudlocal.models import ROLE_ENV_VARS, ResolvedModel, resolve_mo
 ModelSpec = str | BaseChatModel | None
 
 
-class InputError(ValueError):
+class InputError(CloudLocalError, ValueError):
     """Input a protocol cannot run on; raised before any model call."""
 
 

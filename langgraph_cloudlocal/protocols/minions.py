@@ -66,6 +66,7 @@ from typing_extensions import TypedDict  # pydantic (Studio's schemas) rejects t
 from langgraph_cloudlocal.calls import ModelCallError, call_structured
 from langgraph_cloudlocal.decisions import SwitchDecision, emit_decision, emit_progress, make_decision
 from langgraph_cloudlocal.documents import chunking_for
+from langgraph_cloudlocal.errors import CloudLocalError
 from langgraph_cloudlocal.ledger import PriceTable, merge_usage, usage_delta
 from langgraph_cloudlocal.models import ResolvedModel
 from langgraph_cloudlocal.prompts import minions as prompts
@@ -303,7 +304,7 @@ def _forget_round(round_key: str) -> None:
         _jobs_done.pop(round_key, None)
 
 
-class JobTimeout(TimeoutError):
+class JobTimeout(CloudLocalError, TimeoutError):
     """A job attempt that ran past ``job_timeout_s``."""
 
     retryable = True  # as ModelCallError's: the next attempt may be faster
