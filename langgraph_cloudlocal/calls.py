@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 from langgraph_cloudlocal.errors import CloudLocalError
 from langgraph_cloudlocal.ledger import RawUsage, approx_tokens, merge_usage, usage_delta
 from langgraph_cloudlocal.models import ResolvedModel
+from langgraph_cloudlocal.timing import busy
 
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
 # (usage of the attempts so far, text of the next attempt) -> why it must not be sent, or None
@@ -341,10 +342,11 @@ def _invoke(
         )
     started = time.perf_counter()
     try:
-        if on_text is None:
-            message = runnable.invoke(list(messages), config)
-        else:
-            message = _streamed(resolved, runnable, messages, config, on_text)
+        with busy(resolved.role):
+            if on_text is None:
+                message = runnable.invoke(list(messages), config)
+            else:
+                message = _streamed(resolved, runnable, messages, config, on_text)
     except Exception as exc:
         explained = _explain(exc, resolved, prompt_tokens)
         if explained is not None:

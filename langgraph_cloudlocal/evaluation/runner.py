@@ -49,6 +49,7 @@ from langgraph_cloudlocal.evaluation.results import (
     latest_rows,
     result_key,
 )
+from langgraph_cloudlocal.timing import measuring_busy_times
 
 DEFAULT_EMBEDDED_LOCAL = "qwen2.5-coder-0.5b"  # embedded.DEFAULT_LOCAL_MODEL: the measured best worker
 DEFAULT_EMBEDDED_CLOUD = "qwen2.5-coder-1.5b"
@@ -216,6 +217,8 @@ def run_item(graph: Any, task: _Task) -> dict[str, Any]:
         "gold": item.answer,
         "metric": item.metric,
     }
+    busy_times = contextlib.ExitStack()
+    recorder = busy_times.enter_context(measuring_busy_times())
     try:
         output = graph.invoke(
             item.inputs(),
@@ -254,7 +257,9 @@ def run_item(graph: Any, task: _Task) -> dict[str, Any]:
             status="error",
             error=f"{type(exc).__name__}: {exc}"[:2000],
         )
+    busy_times.close()
     row["wall_seconds"] = round(time.perf_counter() - started, 3)
+    row["time_seconds"] = recorder.breakdown()  # wall, local, cloud, embedding, other
     row["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     row["meta"] = {k: v for k, v in item.meta.items() if k != "solution"}
     return row
