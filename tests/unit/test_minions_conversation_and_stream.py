@@ -188,3 +188,21 @@ def test_a_corrected_sum_streams_the_corrected_answer_only() -> None:
     assert final["answer"] == "9400"
     assert "arithmetic_corrected" in [d["decision"] for d in final["decisions"]]
     assert ["".join(g) for g in groups] == ["9400"]
+
+
+def test_the_chat_model_streams_a_minions_answer_token_by_token() -> None:
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    from langgraph_cloudlocal.chat_model import CloudLocalChatModel
+
+    cloud = Cloud(
+        plans=[plan_reply("Quillfeather", "budget")],
+        verdicts=[verdict("final", "The Quillfeather budget is 7,300 euros.")],
+    )
+    local = StreamingScripted(responder=worker, model_name="smol")
+    chat = CloudLocalChatModel(local=local, cloud=cloud.model, policy="minions", protocol_settings=SMALL)
+    chunks = list(chat.stream([SystemMessage(DOC), HumanMessage("What is the Quillfeather budget?")]))
+    texts = [str(c.content) for c in chunks]
+    assert "".join(texts) == "The Quillfeather budget is 7,300 euros."
+    assert len([t for t in texts if t]) > 5  # streamed, not one piece at the end
+    assert chunks[-1].response_metadata["policy"] == "minions"
