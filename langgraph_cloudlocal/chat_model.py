@@ -40,11 +40,13 @@ the others' final answer as one chunk (their answers are written by structured c
 
 from __future__ import annotations
 
+import contextvars
 import json
 import math
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -1091,7 +1093,35 @@ def _publish(decision: SwitchDecision, run_manager: CallbackManagerForLLMRun | N
     _forward({"type": DECISION_EVENT, **decision})
 
 
+DecisionListener = Callable[[dict[str, Any]], None]
+_decision_listener: contextvars.ContextVar[DecisionListener | None] = contextvars.ContextVar(
+    "cloudlocal_decision_listener", default=None
+)
+
+
+@contextmanager
+def listening_to_decisions(listener: DecisionListener) -> Iterator[None]:
+    """Tell ``listener(decision)`` each switching decision a :class:`CloudLocalChatModel` makes in this
+    context, as it is made (the threads the model starts inherit the context).
+
+    Args:
+        listener: called with each decision (a ``SwitchDecision`` dict), from the thread that made it.
+
+    Example:
+        >>> with listening_to_decisions(print):  # doctest: +SKIP
+        ...     CloudLocalChatModel(local=..., cloud=..., policy="minions").invoke(messages)
+    """
+    token = _decision_listener.set(listener)
+    try:
+        yield
+    finally:
+        _decision_listener.reset(token)
+
+
 def _forward(event: Mapping[str, Any]) -> None:
+    listener = _decision_listener.get()
+    if listener is not None and event.get("type") == DECISION_EVENT:
+        listener({k: v for k, v in event.items() if k != "type"})
     try:
         from langgraph.config import get_stream_writer
 
@@ -1101,4 +1131,12 @@ def _forward(event: Mapping[str, Any]) -> None:
     writer(dict(event))
 
 
-__all__ = ["POLICIES", "CloudLocalChatModel", "Policy", "VerifierFn", "check_messages", "render_conversation"]
+__all__ = [
+    "POLICIES",
+    "CloudLocalChatModel",
+    "Policy",
+    "VerifierFn",
+    "check_messages",
+    "listening_to_decisions",
+    "render_conversation",
+]
