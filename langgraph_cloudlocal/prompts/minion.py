@@ -4,8 +4,8 @@ each new question reuses the server's prompt cache."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
@@ -49,7 +49,7 @@ SUPERVISOR_SYSTEM = (
 """The supervisor's (cloud's) system prompt."""
 
 
-def _transcript_text(transcript: Sequence[dict]) -> str:
+def _transcript_text(transcript: Sequence[Mapping[str, Any]]) -> str:
     lines = []
     for turn in transcript:
         if turn["role"] not in ("cloud", "local"):
@@ -59,7 +59,7 @@ def _transcript_text(transcript: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
-def _history_text(history: Sequence[dict]) -> str:
+def _history_text(history: Sequence[Mapping[str, Any]]) -> str:
     """Earlier questions of the conversation (a thread) and the answers given; never the documents."""
     if not history:
         return ""
@@ -69,7 +69,7 @@ def _history_text(history: Sequence[dict]) -> str:
     return "Earlier in this conversation:\n" + "\n".join(lines) + "\n\n"
 
 
-def first_message_messages(question: str, history: Sequence[dict] = ()) -> list[BaseMessage]:
+def first_message_messages(question: str, history: Sequence[Mapping[str, Any]] = ()) -> list[BaseMessage]:
     """The supervisor writes its first question to the worker (schema :class:`FirstMessage`).
 
     Args:
@@ -93,7 +93,10 @@ def first_message_messages(question: str, history: Sequence[dict] = ()) -> list[
 
 
 def decide_messages(
-    question: str, transcript: Sequence[dict], rounds_left: int, history: Sequence[dict] = ()
+    question: str,
+    transcript: Sequence[Mapping[str, Any]],
+    rounds_left: int,
+    history: Sequence[Mapping[str, Any]] = (),
 ) -> list[BaseMessage]:
     """After a worker reply: answer, or ask again (schema :class:`SupervisorTurn`).
 
@@ -119,7 +122,7 @@ def decide_messages(
 
 
 def final_messages(
-    question: str, transcript: Sequence[dict], history: Sequence[dict] = ()
+    question: str, transcript: Sequence[Mapping[str, Any]], history: Sequence[Mapping[str, Any]] = ()
 ) -> list[BaseMessage]:
     """The last round: the supervisor must answer from the conversation (schema :class:`FinalAnswer`).
 
@@ -151,7 +154,7 @@ WORKER_SYSTEM = (
 """The worker's (local model's) system prompt."""
 
 
-def worker_messages(documents: list[str], transcript: Sequence[dict]) -> list[BaseMessage]:
+def worker_messages(documents: list[str], transcript: Sequence[Mapping[str, Any]]) -> list[BaseMessage]:
     """The worker's conversation: documents first (prompt cache), then the exchanges so far.
 
     Args:
@@ -180,7 +183,9 @@ def worker_messages(documents: list[str], transcript: Sequence[dict]) -> list[Ba
     return messages
 
 
-def worker_excerpt_messages(excerpts: list[str], transcript: Sequence[dict]) -> list[BaseMessage]:
+def worker_excerpt_messages(
+    excerpts: list[str], transcript: Sequence[Mapping[str, Any]]
+) -> list[BaseMessage]:
     """The worker's conversation when it reads retrieved excerpts instead of whole documents.
 
     Args:

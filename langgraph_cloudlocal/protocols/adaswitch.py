@@ -93,10 +93,13 @@ from langgraph_cloudlocal.protocols.common import (
 from langgraph_cloudlocal.protocols.step_checks import check_step
 
 PROTOCOL = "adaswitch"
+"""The protocol's name in decisions and progress events."""
 VERIFIERS: tuple[str, ...] = ("self_reflection", "logprobs", "arithmetic", "callable")
+"""The values of ``AdaSwitchSettings.verifier``."""
 LOGPROB_RULES: tuple[str, ...] = ("mean", "min")
-# Raw text of an unparseable reply kept as a step (a step is one or two sentences).
+"""The values of ``AdaSwitchSettings.logprob_rule``."""
 MAX_RAW_STEP_CHARS = 1000
+"""Characters kept of an unparseable reply used as a step (a step is one or two sentences)."""
 
 VerifierFn = Callable[[str, list[str], str], float]
 """A user-supplied verifier: ``(question, steps_so_far, step) -> probability that step is wrong``."""

@@ -163,7 +163,7 @@ def settings_class_with_defaults(base: type[SettingsT], defaults: Mapping[str, A
     instance = cls()
     _check_types(instance, base)
     instance.validate()  # a bad build-time default fails at build time
-    return cls  # type: ignore[return-value]
+    return cls
 
 
 def _is_number(value: Any) -> bool:
@@ -309,9 +309,9 @@ def add_usage(left: RawUsage | None, right: RawUsage | None) -> RawUsage:
     return merge_usage(left, right)
 
 
-UsageField = Annotated[dict, add_usage]
+UsageField = Annotated[dict[str, Any], add_usage]
 """A state key of raw usage counters that nodes add to (the ``ledger``)."""
-DecisionsField = Annotated[list, operator.add]
+DecisionsField = Annotated[list[SwitchDecision], operator.add]
 """A state key of :class:`~langgraph_cloudlocal.decisions.SwitchDecision` that nodes append to."""
 
 
@@ -627,7 +627,8 @@ def usage_report(
     document_chars = sum(len(d) for d in documents)
     input_tokens = output_tokens = 0
     method = "measured (this run is cloud-only)"
-    if not (cloud_only_run and (merge_usage(usage, {}).get("cloud") or {}).get("calls")):
+    cloud_counters: Mapping[str, Any] = merge_usage(usage, {}).get("cloud") or {}
+    if not (cloud_only_run and cloud_counters.get("calls")):
         counter, method = cloud_token_counter(cloud.model_name, cloud.base_url)
         try:
             input_tokens, output_tokens = estimate_cloud_only(question, list(documents), answer, counter)

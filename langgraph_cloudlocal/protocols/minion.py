@@ -21,6 +21,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Checkpointer, Overwrite
+from pydantic import BaseModel
 from typing_extensions import TypedDict  # pydantic (Studio's schemas) rejects typing.TypedDict on 3.11
 
 from langgraph_cloudlocal.calls import StructuredResult, call_structured, call_text
@@ -42,6 +43,7 @@ from langgraph_cloudlocal.protocols.common import (
 )
 
 PROTOCOL = "minion"
+"""The protocol's name in decisions and progress events."""
 
 
 @dataclass
@@ -93,14 +95,14 @@ class MinionState(TypedDict, total=False):
     documents: list[str]
     settings: dict[str, Any]  # the run's validated settings (start)
     # {"role": "cloud" | "local" | "user", "round": int, "text": str}, in order
-    transcript: Annotated[list, operator.add]
+    transcript: Annotated[list[dict[str, Any]], operator.add]
     round: int  # worker replies so far
     store_ids: list[str]  # the documents' ids in the chunk store, once the worker has retrieved
     local_final: bool  # the cloud budget ran out: the worker's next reply is the answer
     done: bool
     # Earlier questions on this thread and their answers, {"question", "answer"}: the cloud sees them (a
     # follow-up may refer to them); the documents it never sees.
-    history: Annotated[list, operator.add]
+    history: Annotated[list[dict[str, Any]], operator.add]
     answer: str
     ledger: UsageField
     usage: dict[str, Any]
@@ -140,7 +142,7 @@ class MinionNodes(ProtocolNodes[MinionSettings]):
         self, roles: ModelRoles, settings_class: type[MinionSettings], chunk_store: Any | None = None
     ) -> None:
         super().__init__(roles, settings_class)
-        self.chunk_store = chunk_store
+        self.chunk_store: Any = chunk_store  # a ChunkStore (duck-typed: search, add_documents)
 
     # ----------------------------------------------------------------------------------------------
     # Nodes, in the order a run meets them
@@ -190,13 +192,14 @@ class MinionNodes(ProtocolNodes[MinionSettings]):
         history = list(state.get("history") or [])
         done_rounds = int(state.get("round") or 0)
         last_round = done_rounds >= run.max_rounds
+        schema: type[BaseModel]
         if done_rounds == 0:
             messages, schema = prompts.first_message_messages(question, history), prompts.FirstMessage
         elif last_round:
             messages, schema = prompts.final_messages(question, transcript, history), prompts.FinalAnswer
         else:
             messages = prompts.decide_messages(question, transcript, run.max_rounds - done_rounds, history)
-            schema = prompts.SupervisorTurn  # type: ignore[assignment]
+            schema = prompts.SupervisorTurn
         refusal = self.budget_refusal(state, run, messages)
         if refusal:
             # Minion answers now: the local model answers the user's question from the documents.
