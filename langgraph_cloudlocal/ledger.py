@@ -82,7 +82,7 @@ def usage_delta(
         failed_calls=1 if failed else 0,
         seconds=float(seconds),
     )
-    delta: RawUsage = {role: counters}
+    delta: RawUsage = {"local": counters} if role == "local" else {"cloud": counters}
     if role == "cloud" and cloud_request is not None:
         delta["cloud_requests"] = [cloud_request]
     return delta
@@ -277,9 +277,10 @@ def finalize_usage(
     prices = prices or PriceTable()
     merged = merge_usage(raw, {})
     out: dict[str, Any] = {}
-    for role, name in (("local", local_model), ("cloud", cloud_model)):
-        counters = dict(merged.get(role) or empty_role_usage())
-        price = prices.for_model(role, name)  # type: ignore[arg-type]
+    models: tuple[tuple[Role, str], ...] = (("local", local_model), ("cloud", cloud_model))
+    for role, name in models:
+        counters: dict[str, Any] = dict(merged.get(role) or empty_role_usage())
+        price = prices.for_model(role, name)
         counters["model"] = name
         counters["cost_usd"] = price.cost(
             counters["input_tokens"], counters["output_tokens"], counters["cached_tokens"]
