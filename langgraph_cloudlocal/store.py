@@ -45,7 +45,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from langgraph_cloudlocal.documents import Chunk, Document, iter_chunks, load_document, resolve_chunking
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document as LangChainDocument
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict, Field
+
+from langgraph_cloudlocal.documents import (
+    Chunk,
+    Document,
+    DocumentSource,
+    _iter_loaded,
+    iter_chunks,
+    resolve_chunking,
+)
 from langgraph_cloudlocal.embeddings import MINILM_NAME, resolve_embeddings
 from langgraph_cloudlocal.embeddings import embedding_name as _embedding_name_of
 from langgraph_cloudlocal.errors import CloudLocalError
@@ -56,6 +68,7 @@ __all__ = [
     "open_chunk_store",
     "LEXICAL_TERM_LIMIT",
     "ChunkStore",
+    "ChunkStoreRetriever",
     "EmbeddingMismatchError",
     "StoreError",
     "exact_terms",
@@ -413,11 +426,7 @@ class ChunkStore:
 
     def add_documents(
         self,
-        documents: str
-        | os.PathLike[str]
-        | bytes
-        | Document
-        | Iterable[str | os.PathLike[str] | bytes | Document],
+        documents: DocumentSource | Iterable[DocumentSource],
         *,
         chunking: str = "chars",
         chunk_size: int | None = None,
@@ -438,9 +447,7 @@ class ChunkStore:
         """
         self._check_open()
         resolve_chunking(chunking, chunk_size, overlap)  # a bad strategy fails before any loading
-        if isinstance(documents, str | bytes | bytearray | os.PathLike | Document):
-            documents = [documents]
-        docs = [load_document(d, **load_options) for d in documents]
+        docs = list(_iter_loaded(documents, load_options, expand_folders=False))
         if max_chars is not None:
             for doc in docs:
                 if doc.char_count > max_chars:
@@ -684,6 +691,54 @@ class ChunkStore:
         }
         return sorted(hits.values(), key=lambda c: (-scores[c.id], c.document_id, c.position))
 
+    def as_retriever(
+        self,
+        *,
+        k: int = 4,
+        document_ids: Sequence[str] | None = None,
+        lexical: bool = True,
+        search_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> ChunkStoreRetriever:
+        """This store as a LangChain retriever, for chains and agents that take a ``BaseRetriever``.
+
+        The retriever runs :meth:`search` and returns each chunk as a LangChain ``Document`` (see
+        :meth:`~langgraph_cloudlocal.documents.Chunk.to_langchain`), best first.
+
+        Args:
+            k: How many chunks each query returns.
+            document_ids: Search only these documents (all when ``None``).
+            lexical: Also match the query's exact terms verbatim (see :meth:`search`).
+            search_kwargs: The same three settings as a dict, as ``VectorStore.as_retriever`` takes
+                them (``{"k": 8}``); they override the keyword arguments.
+            **kwargs: Other ``BaseRetriever`` fields: ``tags``, ``metadata``, ``name``.
+
+        Returns:
+            A :class:`ChunkStoreRetriever` over this store.
+
+        Raises:
+            ValueError: ``k`` is not a positive integer, or ``search_kwargs`` has an unknown key.
+
+        Example:
+            >>> store = ChunkStore.in_memory()  # doctest: +SKIP
+            >>> store.add_documents("The ledger was signed by Zebulon Quartermaine.")  # doctest: +SKIP
+            >>> retriever = store.as_retriever(k=2)  # doctest: +SKIP
+            >>> retriever.invoke("Who signed the ledger?")[0].page_content  # doctest: +SKIP
+            'The ledger was signed by Zebulon Quartermaine.'
+        """
+        settings: dict[str, Any] = {"k": k, "document_ids": document_ids, "lexical": lexical}
+        unknown = set(search_kwargs or {}) - set(settings)
+        if unknown:
+            raise ValueError(
+                f"unknown search_kwargs {sorted(unknown)}; ChunkStore searches take k, document_ids, lexical"
+            )
+        settings.update(search_kwargs or {})
+        if not isinstance(settings["k"], int) or isinstance(settings["k"], bool) or settings["k"] < 1:
+            raise ValueError(f"k must be a positive integer, got {settings['k']!r}")
+        if settings["document_ids"] is not None:
+            settings["document_ids"] = list(settings["document_ids"])
+        return ChunkStoreRetriever(store=self, **settings, **kwargs)
+
     # ---------------------------------------------------------------- lifecycle
 
     def _check_open(self) -> None:
@@ -709,6 +764,39 @@ class ChunkStore:
             f"ChunkStore(location={self.location!r}, collection={self.collection_name!r}, "
             f"embedding={self.embedding_name!r})"
         )
+
+
+class ChunkStoreRetriever(BaseRetriever):
+    """A LangChain retriever over a :class:`ChunkStore`; build it with :meth:`ChunkStore.as_retriever`.
+
+    ``ChunkStore`` is not itself a LangChain ``VectorStore``: its ``search`` (hybrid dense + lexical,
+    returning :class:`~langgraph_cloudlocal.documents.Chunk` objects) and ``add_documents`` (which
+    chunks whole documents and returns document ids) would clash with ``VectorStore``'s methods of
+    the same names. A retriever is the LangChain interface that fits what the store does.
+
+    Example:
+        >>> retriever = store.as_retriever(k=3, document_ids=["report-1a2b3c4d5e6f"])  # doctest: +SKIP
+        >>> docs = retriever.invoke("total revenue in 2023")  # doctest: +SKIP
+        >>> docs[0].metadata["document_id"], docs[0].metadata["score"]  # doctest: +SKIP
+        ('report-1a2b3c4d5e6f', 0.032)
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    store: ChunkStore
+    """The store searched."""
+    k: int = Field(default=4, ge=1)
+    """How many chunks each query returns."""
+    document_ids: list[str] | None = None
+    """Search only these documents (all when ``None``)."""
+    lexical: bool = True
+    """Also match the query's exact terms verbatim."""
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[LangChainDocument]:
+        chunks = self.store.search(query, k=self.k, document_ids=self.document_ids, lexical=self.lexical)
+        return [chunk.to_langchain() for chunk in chunks]
 
 
 CHUNK_STORE_ENV = "CLOUDLOCAL_CHUNK_STORE"
