@@ -182,7 +182,31 @@ class Document:
 
     ``page_starts`` holds the character offset where each page begins (page 1 at offset 0); it is
     set for PDFs and for text containing form feeds, otherwise ``None``. ``text`` of a streamed
-    (large) file is read on access; chunking never needs it.
+    (large) file is read on access; chunking never needs it. Files are read with
+    :func:`load_document`; the constructor takes text.
+
+    Args:
+        text: The text (line endings are normalised to ``\\n``).
+        id: The id; by default ``<name of source>-<12 hex of the text's SHA-256>``.
+        source: Where the text came from (a path, a URL, a name).
+        metadata: Extra metadata (str, int, float or bool values) copied into every chunk.
+        kind: One of :data:`KINDS`.
+        page_starts: Character offsets where pages begin (the first 0); found from form feeds
+            when not given.
+
+    Raises:
+        EmptyDocumentError: The text is empty or only whitespace.
+        UnsupportedDocumentError: The text looks like binary data.
+        DocumentError: Bad id, metadata or page starts.
+        TypeError: ``text`` is not a str.
+        ValueError: ``kind`` is not one of :data:`KINDS`.
+
+    Example:
+        >>> doc = Document("Page one.\\fPage two is here.", id="d1", source="notes.txt")
+        >>> doc.page_count, doc.page_at(12), doc.char_count
+        (2, 2, 27)
+        >>> [c.text for c in chunk_document(doc, "page")]
+        ['Page one.', 'Page two is here.']
     """
 
     __slots__ = (
@@ -282,6 +306,7 @@ class Document:
 
     @property
     def text(self) -> str:
+        """The whole text (read from disk for a streamed file)."""
         if self._text is not None:
             return self._text
         assert self._path is not None
@@ -294,6 +319,7 @@ class Document:
 
     @property
     def char_count(self) -> int:
+        """Number of characters of the text."""
         return self._char_count
 
     @property
@@ -303,17 +329,32 @@ class Document:
 
     @property
     def page_count(self) -> int | None:
+        """Number of pages, or ``None`` for a document without pages."""
         return len(self.page_starts) if self.page_starts is not None else None
 
     def page_at(self, offset: int) -> int | None:
-        """The 1-based page holding character ``offset``, or ``None`` without pages."""
+        """The page holding a character.
+
+        Args:
+            offset: A character offset in the text.
+
+        Returns:
+            The 1-based page number, or ``None`` for a document without pages.
+        """
         if self.page_starts is None:
             return None
         return bisect.bisect_right(self.page_starts, offset)
 
     def iter_pieces(self, max_chars: int = PIECE_CHARS) -> Iterator[tuple[int, str]]:
-        """``(offset, text)`` pieces of at most about ``max_chars``, each ending at a paragraph break
-        (else a line break, else whitespace) so that chunks rarely need to span two pieces."""
+        """The text in pieces, read from disk one at a time for a streamed file.
+
+        Args:
+            max_chars: About how many characters a piece has at most.
+
+        Yields:
+            ``(offset, text)`` pieces, each ending at a paragraph break (else a line break, else
+            whitespace) so that chunks rarely need to span two pieces.
+        """
         if self._text is not None:
             blocks: Iterable[str] = (
                 self._text[i : i + max_chars] for i in range(0, len(self._text), max_chars)
@@ -915,9 +956,23 @@ def document_texts(documents: DocumentSource | Iterable[DocumentSource] | None) 
 
 @dataclass
 class Chunk:
-    """A piece of a document. ``metadata`` holds ``source``, ``start``/``end`` (character offsets in
-    the document), ``strategy``, ``page``/``page_end`` when the document has pages, ``section`` for
-    Markdown, and the document's own metadata. ``score`` is set by searches (higher is better)."""
+    """A piece of a document, as chunking makes it and searches return it.
+
+    Attributes:
+        id: ``<document id>:<position>:<12 hex of the chunk text's SHA-256>``.
+        document_id: The id of its document.
+        text: The chunk's text.
+        position: Its place in the document, from 0.
+        metadata: ``source``, ``start``/``end`` (character offsets in the document), ``strategy``,
+            ``page``/``page_end`` when the document has pages, ``section`` for Markdown, the
+            document's own metadata, and after a search ``retrieval`` and ``distance``.
+        score: Set by searches (higher is better).
+
+    Example:
+        >>> chunks = chunk_document(Document("First paragraph.\\n\\nSecond one.", id="d2"), "paragraph", size=20)
+        >>> [(c.id, c.position, c.metadata["start"]) for c in chunks]
+        [('d2:0:98ea01bc109a', 0, 0), ('d2:1:272a35ab199f', 1, 18)]
+    """
 
     id: str
     document_id: str
@@ -928,6 +983,7 @@ class Chunk:
 
     @property
     def source(self) -> str | None:
+        """Where the chunk's document came from."""
         return self.metadata.get("source")
 
     @property
@@ -1000,8 +1056,21 @@ _MARKDOWN_HEADING = re.compile(r"^#{1,6} \S", re.MULTILINE)
 
 
 def chunking_for(text: str, chunking: str) -> str:
-    """The strategy for one document: ``auto`` is ``markdown`` when the text has at least 3 Markdown
-    headings (one record or section per chunk, and each chunk knows its section), else ``chars``."""
+    """The chunking strategy for one document.
+
+    Args:
+        text: The document's text.
+        chunking: A strategy name, or ``"auto"``.
+
+    Returns:
+        ``chunking`` itself, unless it is ``"auto"``: then ``"markdown"`` when the text has at least
+        3 Markdown headings (one record or section per chunk, and each chunk knows its section),
+        else ``"chars"``.
+
+    Example:
+        >>> chunking_for("# A\\ntext\\n# B\\ntext\\n# C\\ntext", "auto"), chunking_for("plain", "auto")
+        ('markdown', 'chars')
+    """
     if chunking != "auto":
         return chunking
     headings = 0
@@ -1013,7 +1082,23 @@ def chunking_for(text: str, chunking: str) -> str:
 
 
 def resolve_chunking(strategy: str, size: int | None, overlap: int | None) -> tuple[int, int]:
-    """Check a strategy's parameters and fill in its defaults; raises ``ValueError`` when invalid."""
+    """Check a strategy's parameters and fill in its defaults.
+
+    Args:
+        strategy: One of :data:`CHUNKING_DEFAULTS`.
+        size: The chunk size (characters; tokens for ``"tokens"``), or ``None`` for the default.
+        overlap: The overlap, or ``None`` for the default.
+
+    Returns:
+        ``(size, overlap)``.
+
+    Raises:
+        ValueError: An unknown strategy, or a size or overlap it cannot use.
+
+    Example:
+        >>> resolve_chunking("chars", None, None), resolve_chunking("tokens", 128, None)
+        ((1000, 100), (128, 32))
+    """
     if strategy not in CHUNKING_DEFAULTS:
         raise ValueError(
             f"unknown chunking strategy {strategy!r}; choose one of {', '.join(CHUNKING_DEFAULTS)}"
@@ -1193,9 +1278,26 @@ def iter_chunks(
     *,
     tokenizer: Any = None,
 ) -> Iterator[Chunk]:
-    """Chunks of ``doc`` in order, produced piece by piece (bounded memory for large files).
+    """Chunks of a document in order, produced piece by piece (bounded memory for large files).
 
-    Same arguments as :func:`chunk_document`."""
+    Args:
+        doc: A loaded document.
+        strategy: The chunking strategy (see the module docs).
+        size: The chunk size; default per strategy (:data:`CHUNKING_DEFAULTS`).
+        overlap: The overlap; default per strategy.
+        tokenizer: For ``"tokens"``: a ``tokenizers.Tokenizer`` or a function returning
+            ``(start, end)`` spans; default: words and punctuation marks.
+
+    Yields:
+        The chunks.
+
+    Raises:
+        ValueError: An unknown strategy, or a size or overlap it cannot use.
+
+    Example:
+        >>> [c.text for c in iter_chunks(Document("One. Two. Three.", id="d"), "tokens", size=4, overlap=0)]
+        ['One. Two.', 'Three.']
+    """
     size, overlap = resolve_chunking(strategy, size, overlap)
     spans_of = _token_spans_function(tokenizer) if strategy == "tokens" else None
     markdown = _MarkdownSplitter() if strategy == "markdown" else None
@@ -1284,8 +1386,27 @@ def chunk_document(
 ) -> list[Chunk]:
     """Cut a document into chunks with the named strategy (see the module docs for each).
 
-    ``size`` and ``overlap`` default per strategy (:data:`CHUNKING_DEFAULTS`). A str or path is
-    loaded with :func:`load_document` first. For a large streamed file prefer :func:`iter_chunks`.
+    For a large streamed file prefer :func:`iter_chunks`.
+
+    Args:
+        doc: A :class:`Document`, or anything :func:`load_document` reads (loaded first).
+        strategy: ``"chars"``, ``"tokens"``, ``"paragraph"``, ``"page"`` or ``"markdown"``.
+        size: The chunk size; default per strategy (:data:`CHUNKING_DEFAULTS`).
+        overlap: The overlap; default per strategy.
+        tokenizer: For ``"tokens"``: a ``tokenizers.Tokenizer`` or a function returning
+            ``(start, end)`` spans; default: words and punctuation marks.
+
+    Returns:
+        The chunks, in order.
+
+    Raises:
+        ValueError: An unknown strategy, or a size or overlap it cannot use.
+        DocumentError: ``doc`` cannot be loaded.
+
+    Example:
+        >>> text = "# Intro\\nWhy.\\n\\n# Method\\nHow."
+        >>> [(c.text, c.metadata["section"]) for c in chunk_document(Document(text), "markdown")]
+        [('# Intro\\nWhy.', 'Intro'), ('# Method\\nHow.', 'Method')]
     """
     if not isinstance(doc, Document):
         doc = load_document(doc)
