@@ -32,6 +32,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 
 from langgraph_cloudlocal.errors import CloudLocalError
+from langgraph_cloudlocal.running_servers import running_server_url
 
 Role = Literal["local", "cloud"]
 
@@ -62,10 +63,6 @@ class ResolvedModel:
     model_name: str
     base_url: str | None = None
     spec: str | None = None
-
-    def describe(self) -> str:
-        where = f" at {self.base_url}" if self.base_url else ""
-        return f"{self.role} model '{self.model_name}'{where}"
 
 
 def model_name_of(model: BaseChatModel) -> str:
@@ -193,8 +190,6 @@ def resolve_model(spec: str | BaseChatModel | None, role: Role, **model_kwargs: 
             )
         return ResolvedModel(role, model, name, ",".join(url_list), spec)
     if kind == "embedded":
-        from langgraph_cloudlocal.embedded import running_server_url
-
         url = running_server_url(rest)
         model = _openai_chat(rest, url, None, **model_kwargs)
         return ResolvedModel(role, model, rest, url, spec)
