@@ -41,25 +41,22 @@ import json
 import math
 import os
 import re
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from langgraph_cloudlocal.decisions import summarize_decisions
+from langgraph_cloudlocal.evaluation.datasets import EvalItem, load_dataset, parse_item
+from langgraph_cloudlocal.evaluation.runner import run_items
 from langgraph_cloudlocal.prompts import adaswitch as prompts
-
-if TYPE_CHECKING:
-    from langgraph_cloudlocal.evaluation.datasets import EvalItem
-    from langgraph_cloudlocal.protocols.common import ModelSpec
+from langgraph_cloudlocal.running import JsonlWriter, ModelArg, append_line, read_jsonl
 
 TRAJECTORY_SCHEMA = "cloudlocal.adaswitch.trajectory/1"
 DEFAULT_THRESHOLDS: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
-ItemsLike = str | Path | Iterable["Mapping[str, Any] | EvalItem"]
+ItemsLike = str | Path | Iterable[Mapping[str, Any] | EvalItem]
 Progress = Callable[[str], None]
 
 
@@ -73,8 +70,6 @@ def load_items(items: ItemsLike) -> list[EvalItem]:
     A dict needs ``question`` and ``answer`` (the gold answer); ``id``, ``document``/``documents``,
     ``metric`` and ``tolerance`` are optional (the ``cloudlocal eval`` dataset format).
     """
-    from langgraph_cloudlocal.evaluation.datasets import EvalItem, load_dataset, parse_item
-
     if isinstance(items, str | Path):
         return load_dataset(items)
     out: list[EvalItem] = []
@@ -84,53 +79,7 @@ def load_items(items: ItemsLike) -> list[EvalItem]:
 
 
 # --------------------------------------------------------------------------------------------------
-# Whole-line, durable appends
-
-
-def _prepare_append(path: Path) -> set[str]:
-    """Ids already in the trajectory file; drops a partial last line (no newline) first."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return set()
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        keep = data.rfind(b"\n") + 1
-        with path.open("r+b") as handle:
-            handle.truncate(keep)
-            handle.flush()
-            os.fsync(handle.fileno())
-        data = data[:keep]
-    ids: set[str] = set()
-    for record in _parse_lines(data.decode("utf-8", errors="replace").splitlines()):
-        if isinstance(record.get("id"), str):
-            ids.add(record["id"])
-    return ids
-
-
-def _parse_lines(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
-    for line in lines:
-        text = line.strip()
-        if not text:
-            continue
-        try:
-            record = json.loads(text)
-        except json.JSONDecodeError:
-            continue  # a damaged line: skipped by every reader
-        if isinstance(record, dict):
-            yield record
-
-
-def append_line(fd: int, record: Mapping[str, Any]) -> None:
-    """Append ``record`` as one JSON line with a single ``write``, then ``fsync``.
-
-    ``fd`` must be opened with ``O_APPEND``. A short write (disk full) raises ``OSError``; the partial
-    line it leaves is dropped by the next :func:`collaborative_examination` on that file.
-    """
-    data = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
-    written = os.write(fd, data)
-    if written != len(data):
-        raise OSError(f"short write: {written} of {len(data)} bytes")
-    os.fsync(fd)
+# Trajectory files (durable JSONL: langgraph_cloudlocal.running.JsonlWriter)
 
 
 def read_trajectories(path: str | Path) -> list[dict[str, Any]]:
@@ -138,8 +87,7 @@ def read_trajectories(path: str | Path) -> list[dict[str, Any]]:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"trajectory file {path} does not exist")
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        return [r for r in _parse_lines(handle) if r.get("schema") == TRAJECTORY_SCHEMA]
+    return [r for r in read_jsonl(path) if r.get("schema") == TRAJECTORY_SCHEMA]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -240,58 +188,40 @@ def collaborative_examination(
     path = Path(out_path)
     started = time.perf_counter()
     loaded = load_items(items)
-    done = _prepare_append(path)
     summary = ExaminationSummary(path)
-    todo: list[EvalItem] = []
-    for item in loaded:
-        if item.id in done:
-            summary.skipped += 1
-        else:
-            done.add(item.id)  # duplicates within the input run once
-            todo.append(item)
-    graph = _resolve_graph(graph_or_factory)
-    lock = threading.Lock()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-
-    def run_one(item: EvalItem) -> None:
-        begun = time.perf_counter()
-        try:
-            output = graph.invoke(
-                item.inputs(),
-                {"configurable": {"thread_id": f"examination-{item.id}"}},  # for graphs with a checkpointer
-                context=dict(context or {}),
-            )
-            record = trajectory_record(item, output, seconds=time.perf_counter() - begun)
-        except Exception as exc:  # one bad item must not stop the examination
-            with lock:
-                summary.failed.append((item.id, f"{type(exc).__name__}: {exc}"))
-            if progress:
-                progress(f"{item.id}: failed ({type(exc).__name__}: {exc})")
-            return
-        with lock:
-            append_line(fd, record)
+    with JsonlWriter(path) as writer:  # cuts a partial last line left by a killed run first
+        done = {r["id"] for r in read_jsonl(path) if isinstance(r.get("id"), str)}
+        todo: list[EvalItem] = []
+        for item in loaded:
+            if item.id in done:
+                summary.skipped += 1
+            else:
+                done.add(item.id)  # duplicates within the input run once
+                todo.append(item)
+        graph = _resolve_graph(graph_or_factory)
+        for item, output, seconds in run_items(
+            graph,
+            todo,
+            context=context,
+            max_concurrency=max_concurrency,
+            thread_prefix="examination",
+        ):
+            if isinstance(output, BaseException):  # one bad item must not stop the examination
+                summary.failed.append((item.id, f"{type(output).__name__}: {output}"))
+                if progress:
+                    progress(f"{item.id}: failed ({type(output).__name__}: {output})")
+                continue
+            record = trajectory_record(item, output, seconds=seconds)
+            writer.write(record)
             summary.written += 1
             summary.correct += int(record["correct"])
             summary.escalations += int(record["escalations"])
-            count = summary.written
-        if progress:
-            verdict = "correct" if record["correct"] else "wrong"
-            progress(
-                f"[{count}/{len(todo)}] {item.id}: {len(record['steps'])} steps, "
-                f"{record['escalations']} escalated, {verdict}"
-            )
-
-    try:
-        if max_concurrency == 1:
-            for item in todo:
-                run_one(item)
-        else:
-            with ThreadPoolExecutor(
-                max_workers=max_concurrency, thread_name_prefix="cloudlocal-exam"
-            ) as pool:
-                list(pool.map(run_one, todo))
-    finally:
-        os.close(fd)
+            if progress:
+                verdict = "correct" if record["correct"] else "wrong"
+                progress(
+                    f"[{summary.written}/{len(todo)}] {item.id}: {len(record['steps'])} steps, "
+                    f"{record['escalations']} escalated, {verdict}"
+                )
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary
 
@@ -691,31 +621,24 @@ class _ItemRun:
 def _run_items(
     graph: Any, items: Sequence[EvalItem], context: Mapping[str, Any], max_concurrency: int, label: str
 ) -> list[_ItemRun]:
-    """One run per item: correctness, cloud usage, escalations, failure, step scores."""
-
-    def one(item: EvalItem) -> _ItemRun:
-        try:
-            out = graph.invoke(
-                item.inputs(),
-                {"configurable": {"thread_id": f"calibrate-{label}-{item.id}"}},
-                context=dict(context),
-            )
-        except Exception:  # counted as a wrong answer, reported as failed
-            return _ItemRun(failed=True)
+    """One run per item (on the evaluation runner): correctness, cloud usage, escalations, step scores."""
+    runs: dict[str, _ItemRun] = {}
+    for item, out, _ in run_items(
+        graph, items, context=context, max_concurrency=max_concurrency, thread_prefix=f"calibrate-{label}"
+    ):
+        if isinstance(out, BaseException):  # counted as a wrong answer, reported as failed
+            runs[item.id] = _ItemRun(failed=True)
+            continue
         usage = out.get("usage") or {}
         steps = list(out.get("steps") or [])
-        return _ItemRun(
+        runs[item.id] = _ItemRun(
             correct=bool(item.score(str(out.get("answer") or "")).correct),
             cloud_tokens=int(usage.get("cloud_tokens") or 0),
             cloud_usd=float(usage.get("cloud_cost_usd") or 0.0),
             escalations=sum(1 for s in steps if s.get("author") == "cloud"),
             scores=[float(s["score"]) for s in steps if isinstance(s.get("score"), int | float)],
         )
-
-    if max_concurrency <= 1:
-        return [one(item) for item in items]
-    with ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="cloudlocal-calibrate") as pool:
-        return list(pool.map(one, items))
+    return [runs[item.id] for item in items]
 
 
 def thresholds_between(scores: Iterable[float], *, max_count: int = 5) -> list[float]:
@@ -741,8 +664,8 @@ def thresholds_between(scores: Iterable[float], *, max_count: int = 5) -> list[f
 def calibrate(
     items: ItemsLike,
     *,
-    local: ModelSpec = None,
-    cloud: ModelSpec = None,
+    local: ModelArg = None,
+    cloud: ModelArg = None,
     thresholds: Sequence[float] | str = "auto",
     target: str | CalibrationTarget = "accuracy>=0.9",
     context: Mapping[str, Any] | None = None,

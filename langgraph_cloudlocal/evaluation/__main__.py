@@ -9,14 +9,10 @@ import sys
 from pathlib import Path
 
 from langgraph_cloudlocal.evaluation.datasets import DatasetError
-from langgraph_cloudlocal.evaluation.registry import PROTOCOLS, ProtocolError
-from langgraph_cloudlocal.evaluation.runner import (
-    DEFAULT_EMBEDDED_CLOUD,
-    DEFAULT_EMBEDDED_LOCAL,
-    EvaluationError,
-    run_evaluation,
-)
+from langgraph_cloudlocal.evaluation.runner import DEFAULT_MAX_CONCURRENCY, EvaluationError, run_evaluation
 from langgraph_cloudlocal.evaluation.synthetic import DEFAULT_COUNT, DEFAULT_SEED, write_synthetic_datasets
+from langgraph_cloudlocal.protocols import ProtocolError, protocol_names
+from langgraph_cloudlocal.running import DEFAULT_EMBEDDED_CLOUD, DEFAULT_EMBEDDED_LOCAL
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--protocol",
         required=True,
-        help=f"comma-separated: {', '.join(PROTOCOLS)}; settings after '@' (adaswitch@0.3, minions@max_rounds=2)",
+        help=f"comma-separated: {', '.join(protocol_names())}; settings after '@' (adaswitch@0.3, minions@max_rounds=2)",
     )
     run.add_argument(
         "--dataset", required=True, action="append", help="JSONL file (repeat or comma-separate)"
@@ -38,7 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--cloud", default=None, help="cloud model spec (default: env, then embedded Qwen2.5-1.5B)"
     )
     run.add_argument("--limit", type=int, default=None, help="first N items of each dataset")
-    run.add_argument("--concurrency", type=int, default=1, help="items run at once (default 1)")
+    run.add_argument(
+        "--max-concurrency",
+        "--concurrency",
+        dest="max_concurrency",
+        type=int,
+        default=DEFAULT_MAX_CONCURRENCY,
+        help=f"items run at once, and each run's parallel jobs (default {DEFAULT_MAX_CONCURRENCY})",
+    )
     run.add_argument("--embedded-local", default=DEFAULT_EMBEDDED_LOCAL)
     run.add_argument("--embedded-cloud", default=DEFAULT_EMBEDDED_CLOUD)
     run.add_argument("--no-progress", action="store_true")
@@ -76,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             args.local,
             args.cloud,
             limit=args.limit,
-            concurrency=args.concurrency,
+            max_concurrency=args.max_concurrency,
             progress=not args.no_progress,
             embedded_local=args.embedded_local,
             embedded_cloud=args.embedded_cloud,
