@@ -49,6 +49,7 @@ from langgraph_cloudlocal.documents import Chunk, Document, iter_chunks, load_do
 from langgraph_cloudlocal.embeddings import MINILM_NAME, resolve_embeddings
 from langgraph_cloudlocal.embeddings import embedding_name as _embedding_name_of
 from langgraph_cloudlocal.errors import CloudLocalError
+from langgraph_cloudlocal.timing import busy
 
 __all__ = [
     "CHUNK_STORE_ENV",
@@ -145,10 +146,11 @@ def _embed_array(embeddings: Any, texts: list[str]) -> Any:
     """Embed with whatever API is fastest, and check the result before it reaches Chroma."""
     import numpy as np
 
-    if hasattr(embeddings, "embed_array"):
-        vectors = np.asarray(embeddings.embed_array(texts), dtype=np.float32)
-    else:
-        vectors = np.asarray(embeddings.embed_documents(texts), dtype=np.float32)
+    with busy("embedding"):
+        if hasattr(embeddings, "embed_array"):
+            vectors = np.asarray(embeddings.embed_array(texts), dtype=np.float32)
+        else:
+            vectors = np.asarray(embeddings.embed_documents(texts), dtype=np.float32)
     if vectors.ndim != 2 or vectors.shape[0] != len(texts) or vectors.shape[1] == 0:
         raise StoreError(
             f"{_embedding_name_of(embeddings)} returned vectors of shape {vectors.shape} for {len(texts)} texts"
@@ -162,7 +164,8 @@ def _embed_query(embeddings: Any, query: str) -> Any:
     """Embed a query with ``embed_query``: some models embed queries and documents differently."""
     import numpy as np
 
-    vector = np.asarray(embeddings.embed_query(query), dtype=np.float32)
+    with busy("embedding"):
+        vector = np.asarray(embeddings.embed_query(query), dtype=np.float32)
     if vector.ndim != 1 or vector.shape[0] == 0 or not np.isfinite(vector).all():
         raise StoreError(f"{_embedding_name_of(embeddings)} returned an unusable query vector {vector.shape}")
     return vector[None, :]

@@ -52,6 +52,7 @@ from langgraph_cloudlocal.running import (
     run_batch,
     run_models,
 )
+from langgraph_cloudlocal.timing import measuring_busy_times
 
 # Items at once (LangGraph's max_concurrency, which each run inherits for its own parallel jobs): the
 # embedded local server's slots (embedded.default_server_settings).
@@ -130,6 +131,8 @@ def run_item(graph: Any, task: _Task) -> dict[str, Any]:
         "gold": item.answer,
         "metric": item.metric,
     }
+    busy_times = contextlib.ExitStack()
+    recorder = busy_times.enter_context(measuring_busy_times())
     try:
         output = graph.invoke(
             item.inputs(),
@@ -168,7 +171,9 @@ def run_item(graph: Any, task: _Task) -> dict[str, Any]:
             status="error",
             error=f"{type(exc).__name__}: {exc}"[:2000],
         )
+    busy_times.close()
     row["wall_seconds"] = round(time.perf_counter() - started, 3)
+    row["time_seconds"] = recorder.breakdown()  # wall, local, cloud, embedding, other
     row["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     row["meta"] = {k: v for k, v in item.meta.items() if k != "solution"}
     return row

@@ -60,7 +60,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
-from langgraph.types import Overwrite, Send
+from langgraph.types import Checkpointer, Overwrite, Send
 from typing_extensions import TypedDict  # pydantic (Studio's schemas) rejects typing.TypedDict on 3.11
 
 from langgraph_cloudlocal.calls import ModelCallError, call_structured
@@ -70,6 +70,7 @@ from langgraph_cloudlocal.errors import CloudLocalError
 from langgraph_cloudlocal.ledger import PriceTable, merge_usage, usage_delta
 from langgraph_cloudlocal.models import ResolvedModel
 from langgraph_cloudlocal.prompts import minions as prompts
+from langgraph_cloudlocal.protocols.answer_stream import AnswerStream
 from langgraph_cloudlocal.protocols.common import (
     MODEL_RETRY,
     DecisionsField,
@@ -175,6 +176,7 @@ class MinionsInput(TypedDict, total=False):
 class MinionsOutput(ProtocolOutput, total=False):
     jobs: list[dict[str, Any]]  # the job table, every round
     rounds: list[dict[str, Any]]  # one summary per round
+    history: list[dict[str, Any]]  # the conversation on this thread: {question, answer} per turn
 
 
 class MinionsState(TypedDict, total=False):
@@ -205,6 +207,7 @@ class MinionsState(TypedDict, total=False):
     rounds: Annotated[list, operator.add]
     done: bool
     answer: str
+    history: Annotated[list, operator.add]  # {question, answer} per finished turn on this thread
     ledger: UsageField
     usage: dict[str, Any]
     decisions: DecisionsField
@@ -370,6 +373,13 @@ def best_attributed(rows: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]
     for row in rows:
         (kept if level(row) < 9 and level(row) == best[row.get("task_index")] else aside).append(row)
     return kept, aside
+
+
+def has_one_false_equation(working: str) -> bool:
+    """Whether :func:`checked_arithmetic` may replace the answer given with this working."""
+    from langgraph_cloudlocal.protocols.step_checks import equations
+
+    return sum(1 for e in equations(working or "") if not e.holds) == 1
 
 
 def checked_arithmetic(working: str, answer: str) -> str | None:
@@ -596,6 +606,7 @@ def build_minions(
             retrieval=bool(state.get("retrieval")),
             scratchpad=state.get("scratchpad") or "",
             feedback=state.get("feedback") or "",
+            history=state.get("history") or [],
         )
         decisions: list[SwitchDecision] = []
         update: dict[str, Any] = {"round": round_number, "last_round": round_number >= run.max_rounds}
@@ -872,6 +883,16 @@ def build_minions(
         round_rows = [r for r in all_jobs if r.get("round") == round_number]
         findings = state.get("findings") or []
         scratchpad = state.get("scratchpad") or ""
+        # The final answer streams on stream_mode="messages" once the verdict says "final", unless the
+        # working holds a false sum that the harness may correct (then it streams once decided).
+        answer_stream = AnswerStream(
+            "answer",
+            ready=lambda reply: (
+                (reply.get("decision") == "final" or last_round)
+                and "answer" in reply
+                and not has_one_false_equation(str(reply.get("working") or ""))
+            ),
+        )
         summary: dict[str, Any] = {
             "round": round_number,
             "tasks": [t["task"] for t in state.get("tasks") or []],
@@ -884,6 +905,7 @@ def build_minions(
         def finish(
             answer: str, ledger: dict[str, Any], decisions: list[SwitchDecision], **extra: Any
         ) -> dict:
+            answer_stream.finish(answer)
             usage = usage_report(
                 merge_usage(state.get("ledger"), ledger),
                 local_model,
@@ -899,6 +921,7 @@ def build_minions(
                 "ledger": ledger,
                 "decisions": decisions,
                 "rounds": [summary | {"decision": decisions[-1]["decision"], **extra}],
+                "history": [{"question": question, "answer": answer}],
                 "done": True,
             }
 
@@ -955,6 +978,7 @@ def build_minions(
             tasks=state.get("tasks") or [],
             jobs_per_task=jobs_per_task,
             show_quotes=run.quotes_to_cloud,
+            history=state.get("history") or [],
         )
         refusal = budget_refusal(state.get("ledger"), run, cloud_model, roles.prices, _prompt_text(messages))
         if refusal:
@@ -967,6 +991,7 @@ def build_minions(
             retries=run.structured_retries,
             max_tokens=run.cloud_max_tokens,
             retry_refusal=budget_retry_guard(state.get("ledger"), run, cloud_model, roles.prices),
+            on_text=answer_stream.on_text,
         )
         value = result.value
         if value is None:
@@ -1055,20 +1080,49 @@ def create_minions(
     chunk_store: Any | None = None,
     store: Any | None = None,
     prices: PriceTable | None = None,
+    checkpointer: Checkpointer = None,
     name: str = "minions",
     **settings: Any,
 ) -> CompiledStateGraph:
-    """MinionS as a compiled graph named ``name``, usable as a node of a parent graph.
+    """MinionS as a compiled graph, usable alone or as a node of a parent graph.
 
-    Input: ``question``, ``documents`` (texts) and/or ``document_ids`` (ids of documents already in
-    ``store``). Output: ``answer``, ``usage``, ``decisions``, ``jobs`` (the job table: round, task,
-    chunk_id, answer, citation, explanation, failed, error...) and ``rounds`` (one summary per round).
-    ``settings``: :class:`MinionsSettings` defaults, e.g. ``max_rounds=2, top_k=3``; per run:
-    ``graph.invoke(inputs, context={"max_rounds": 1}, config={"max_concurrency": 4})``.
+    The cloud model plans small tasks, the local model runs them over the document chunks in parallel,
+    and the cloud reads only their filtered findings; it never reads the documents.
+
+    Args:
+        local: the local (worker) model: ``"ollama:NAME"``, ``"openai:NAME"``, ``"embedded:NAME"``, a
+            ``BaseChatModel``, or ``None`` for the environment's default.
+        cloud: the cloud (supervisor) model, in the same forms.
+        chunk_store: a ``ChunkStore`` for retrieval and for ``document_ids`` input (``store`` is its older
+            name, kept working).
+        store: deprecated name of ``chunk_store``.
+        prices: dollars per token for the usage report (defaults: the built-in price table).
+        checkpointer: a LangGraph checkpointer; with one, a thread keeps a conversation: a follow-up
+            question sees the earlier questions and answers (``history``), and the documents stay on
+            the thread.
+        name: the compiled graph's name (its node name inside a parent graph, and in traces).
+        **settings: :class:`MinionsSettings` defaults, e.g. ``max_rounds=2, top_k=3``; per run, override
+            them with ``graph.invoke(inputs, context={"max_rounds": 1})``.
+
+    Returns:
+        A compiled graph. Input: ``question``, ``documents`` (texts) and/or ``document_ids``. Output:
+        ``answer``, ``usage``, ``decisions``, ``jobs`` (the job table), ``rounds`` (one summary per round)
+        and ``history``. The answer streams token by token on ``stream_mode="messages"`` (tokens tagged
+        ``cloudlocal:answer``); decisions stream on ``stream_mode="custom"``.
+
+    Raises:
+        InputError: an unknown or invalid setting, or two different chunk stores.
+
+    Example:
+        >>> from langgraph.checkpoint.memory import MemorySaver
+        >>> graph = create_minions("ollama:qwen2.5:3b", "openai:gpt-4o-mini", checkpointer=MemorySaver())
+        >>> config = {"configurable": {"thread_id": "report-1"}}
+        >>> graph.invoke({"question": "Who had more staff?", "documents": [text]}, config)  # doctest: +SKIP
+        >>> graph.invoke({"question": "And a year earlier?"}, config)  # doctest: +SKIP
     """
     return build_minions(
         local, cloud, chunk_store=chunk_store, store=store, prices=prices, **settings
-    ).compile(name=name)
+    ).compile(checkpointer=checkpointer, name=name)
 
 
 __all__ = [
