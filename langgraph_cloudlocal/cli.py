@@ -230,7 +230,18 @@ def _read_documents(paths: list[Path]) -> list[str]:
 
 
 def compared_to_cloud_only(reduction: float | None) -> str:
-    """``cost_reduction`` in words: "5.0x cheaper", or "5.0x dearer" below 1 ("0.2x cheaper" reads as a saving)."""
+    """``cost_reduction`` in words: "5.0x cheaper", or "5.0x dearer" below 1 ("0.2x cheaper" reads as a saving).
+
+    Args:
+        reduction: ``usage["cost_reduction"]`` (cloud-only cost over this run's), or None.
+
+    Returns:
+        The words for it.
+
+    Example:
+        >>> compared_to_cloud_only(5.0), compared_to_cloud_only(0.2), compared_to_cloud_only(None)
+        ('5.0x cheaper', '5.0x dearer', 'no cloud spend')
+    """
     if not reduction:
         return "no cloud spend"
     if reduction >= 1:
@@ -239,6 +250,14 @@ def compared_to_cloud_only(reduction: float | None) -> str:
 
 
 def usage_table(usage: dict[str, Any]) -> Table:
+    """The run's usage as a rich table: tokens, calls, seconds and dollars per role, and the cloud-only comparison.
+
+    Args:
+        usage: A protocol output's ``usage``.
+
+    Returns:
+        The table.
+    """
     table = Table(title="Usage", show_lines=False)
     for column in ("", "input tok", "output tok", "cached tok", "calls", "seconds", "$"):
         table.add_column(column, justify="right" if column else "left")
@@ -264,6 +283,14 @@ def usage_table(usage: dict[str, Any]) -> Table:
 
 
 def decisions_table(decisions: list[dict[str, Any]]) -> Table:
+    """The run's switch decisions as a rich table, one row each.
+
+    Args:
+        decisions: A protocol output's ``decisions``.
+
+    Returns:
+        The table.
+    """
     table = Table(title="Decisions")
     for column in ("node", "step", "decision", "score", "threshold", "reason"):
         table.add_column(column)
@@ -357,7 +384,7 @@ def _stream_with_progress(
     graph: Any, inputs: dict[str, Any], settings: dict[str, Any], *, quiet: bool, max_concurrency: int
 ) -> dict[str, Any]:
     final: dict[str, Any] = {}
-    status = {"round": "-", "jobs": "-", "escalations": 0, "decisions": 0, "last": ""}
+    status: dict[str, Any] = {"round": "-", "jobs": "-", "escalations": 0, "decisions": 0, "last": ""}
 
     def render() -> Table:
         table = Table.grid(padding=(0, 2))
@@ -572,9 +599,9 @@ def list_protocols() -> None:
     from langgraph_cloudlocal.protocols import PROTOCOLS
 
     out.print("Protocols: " + ", ".join(PROTOCOLS))
-    for info in PROTOCOLS.values():
-        aliases = f" (also: {', '.join(info.aliases)})" if info.aliases else ""
-        out.print(f"  {info.name}{aliases}: {info.description}")
+    for protocol in PROTOCOLS.values():
+        aliases = f" (also: {', '.join(protocol.aliases)})" if protocol.aliases else ""
+        out.print(f"  {protocol.name}{aliases}: {protocol.description}")
     for info in embedded.MODELS.values():
         try:
             embedded.verify_model(info.name)

@@ -23,7 +23,7 @@ import dataclasses
 import json
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -172,6 +172,12 @@ def parse_value(text: str) -> Any:
     Example:
         >>> parse_value("0.3"), parse_value("true"), parse_value("steps")
         (0.3, True, 'steps')
+
+    Args:
+        text: The value as typed.
+
+    Returns:
+        The parsed value.
     """
     try:
         return json.loads(text)
@@ -367,7 +373,7 @@ def run_batch(
     max_concurrency: int | None = None,
     configs: Sequence[Mapping[str, Any]] | None = None,
     context: Mapping[str, Any] | None = None,
-) -> Iterator[tuple[int, Any]]:
+) -> Generator[tuple[int, Any], None, None]:
     """Run ``graph`` on every input, yielding ``(index, output or exception)`` as each finishes.
 
     Built on LangGraph's ``batch_as_completed(..., return_exceptions=True)``: one failing input never

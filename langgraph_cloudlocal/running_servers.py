@@ -63,7 +63,14 @@ def _write_registry(data: dict[str, dict[str, Any]]) -> None:
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists (signal 0 is sent, nothing is delivered)."""
+    """Whether process ``pid`` exists (signal 0 is sent, nothing is delivered).
+
+    Args:
+        pid: A process id.
+
+    Returns:
+        True if the process exists.
+    """
     try:
         os.kill(pid, 0)
     except OSError:
@@ -72,7 +79,14 @@ def pid_alive(pid: int) -> bool:
 
 
 def health_ok(port: int) -> bool:
-    """Whether a llama.cpp server on ``127.0.0.1:port`` answers its ``/health`` check."""
+    """Whether a llama.cpp server on ``127.0.0.1:port`` answers its ``/health`` check.
+
+    Args:
+        port: The server's loopback port.
+
+    Returns:
+        True if ``/health`` answered 200 within a second.
+    """
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as response:
             return bool(response.status == 200)
@@ -96,7 +110,12 @@ def register_server(model: str, url: str, pid: int, port: int, aliases: Sequence
 
 
 def unregister_server(model: str, pid: int) -> None:
-    """Drop ``model``'s entry if it still belongs to process ``pid``."""
+    """Drop ``model``'s entry if it still belongs to process ``pid``.
+
+    Args:
+        model: The model's canonical name.
+        pid: The process the entry must belong to.
+    """
     data = _read_registry()
     if data.get(model, {}).get("pid") == pid:
         del data[model]

@@ -69,6 +69,15 @@ def load_items(items: ItemsLike) -> list[EvalItem]:
 
     A dict needs ``question`` and ``answer`` (the gold answer); ``id``, ``document``/``documents``,
     ``metric`` and ``tolerance`` are optional (the ``cloudlocal eval`` dataset format).
+
+    Args:
+        items: A JSONL path, or an iterable of dicts / :class:`EvalItem`.
+
+    Returns:
+        The items.
+
+    Raises:
+        DatasetError: An item lacks a question or an answer.
     """
     if isinstance(items, str | Path):
         return load_dataset(items)
@@ -83,7 +92,17 @@ def load_items(items: ItemsLike) -> list[EvalItem]:
 
 
 def read_trajectories(path: str | Path) -> list[dict[str, Any]]:
-    """Every complete trajectory in ``path`` (damaged or partial lines are skipped)."""
+    """Every complete trajectory in ``path`` (damaged or partial lines are skipped).
+
+    Args:
+        path: A file written by :func:`collaborative_examination`.
+
+    Returns:
+        The trajectory records.
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"trajectory file {path} does not exist")
@@ -121,7 +140,16 @@ def _resolve_graph(graph_or_factory: Any) -> Any:
 
 
 def trajectory_record(item: EvalItem, output: Mapping[str, Any], *, seconds: float = 0.0) -> dict[str, Any]:
-    """The trajectory line of one AdaSwitch run on a labelled item."""
+    """The trajectory line of one AdaSwitch run on a labelled item.
+
+    Args:
+        item: The labelled item.
+        output: AdaSwitch's output on it.
+        seconds: How long the run took.
+
+    Returns:
+        The JSON-ready trajectory record.
+    """
     answer = str(output.get("answer") or "")
     match = item.score(answer)
     steps = [dict(s) for s in output.get("steps") or []]
@@ -182,6 +210,23 @@ def collaborative_examination(
     0.3}``; a low threshold gets more corrections from the cloud). Items whose id is already in the file
     are skipped, so an interrupted examination resumes where it stopped. An item whose run raises is
     reported in ``failed`` and not written (it is tried again next time).
+
+    Args:
+        graph_or_factory: A compiled AdaSwitch graph, or a function that builds one.
+        items: The labelled items.
+        out_path: The trajectory file (appended; resumable).
+        context: Run settings for every item.
+        max_concurrency: Items at once.
+        progress: Called with one line per item.
+
+    Returns:
+        An :class:`ExaminationSummary`.
+
+    Raises:
+        ValueError: ``max_concurrency`` is below 1.
+
+    Example:
+        >>> summary = collaborative_examination(create_adaswitch(local, cloud), "dev.jsonl", "t.jsonl")  # doctest: +SKIP
     """
     if max_concurrency < 1:
         raise ValueError("max_concurrency must be >= 1")
@@ -245,6 +290,12 @@ def sft_messages(trajectory: Mapping[str, Any]) -> list[dict[str, Any]]:
     A flagged local step is an assistant turn with ``weight: 0``; when the cloud replaced it, a user
     turn ("That step may be wrong...") and the cloud's step (``weight: 1``) follow it. Other steps
     have ``weight: 1``.
+
+    Args:
+        trajectory: A trajectory record.
+
+    Returns:
+        The chat messages, each with its ``weight``.
     """
     question = str(trajectory["question"])
     documents = list(trajectory.get("documents") or [])
@@ -285,6 +336,12 @@ def prompt_completion_rows(messages: Sequence[Mapping[str, Any]]) -> list[dict[s
 
     Trained with ``SFTConfig(completion_only_loss=True)`` (the default for this format), exactly the
     weighted messages are in the loss; the prompt keeps the whole conversation before them.
+
+    Args:
+        messages: A conversation from :func:`sft_messages`.
+
+    Returns:
+        ``{"prompt": [...], "completion": [...]}`` rows.
     """
     rows = []
     for index, message in enumerate(messages):
@@ -312,6 +369,12 @@ def verifier_pairs(trajectory: Mapping[str, Any]) -> list[dict[str, Any]]:
     * a flagged local step that was kept (the budget stopped escalations) has no label and is skipped.
 
     ``steps_so_far`` are the accepted steps before each one, as the verifier sees them at inference.
+
+    Args:
+        trajectory: A trajectory record.
+
+    Returns:
+        The labelled steps.
     """
     question = str(trajectory["question"])
     documents = list(trajectory.get("documents") or [])
@@ -356,7 +419,14 @@ def verifier_pairs(trajectory: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def verifier_messages(pair: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """A verifier pair as the chat conversation the self-reflection verifier has at inference."""
+    """A verifier pair as the chat conversation the self-reflection verifier has at inference.
+
+    Args:
+        pair: One of :func:`verifier_pairs`.
+
+    Returns:
+        The chat messages, the verdict last.
+    """
     verdict = {"verdict": "wrong" if pair["wrong"] else "correct", "confidence": 1.0}
     return [
         _message("system", prompts.VERIFIER_SYSTEM),
@@ -444,6 +514,17 @@ def export_finetuning(
     default: a conversation that ends wrong would teach wrong reasoning, and its accepted steps cannot
     be labelled). Conversations without any weight-1 turn are left out. Every file is deduplicated by
     content hash and appears only when complete (written to a temporary file, then renamed).
+
+    Args:
+        trajectories_path: A file written by :func:`collaborative_examination`.
+        out_dir: The output folder (created).
+        only_correct: Use only trajectories whose final answer was right.
+
+    Returns:
+        An :class:`ExportSummary`.
+
+    Raises:
+        FileNotFoundError: The trajectory file does not exist.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -513,7 +594,22 @@ class CalibrationTarget:
 
 def parse_target(text: str | CalibrationTarget) -> CalibrationTarget:
     """``"accuracy>=0.9"``, ``"accuracy>=90%"``, ``"cloud_tokens<=0.3"`` or ``"cloud_usd<=30%"``: each a
-    fraction of the cloud-only run's figure on the same items."""
+
+    fraction of the cloud-only run's figure on the same items.
+
+    Args:
+        text: The target text, or a target already parsed.
+
+    Returns:
+        The :class:`CalibrationTarget`.
+
+    Raises:
+        ValueError: The text is not a target.
+
+    Example:
+        >>> parse_target("cloud_usd<=30%")
+        CalibrationTarget(metric='cloud_usd', op='<=', value=0.3)
+    """
     if isinstance(text, CalibrationTarget):
         return text
     found = _TARGET.match(text or "")
@@ -649,6 +745,17 @@ def thresholds_between(scores: Iterable[float], *, max_count: int = 5) -> list[f
     ``(s_i + s_{i+1}) / 2`` (escalate everything from ``s_{i+1}`` up) and ``s1 / 2`` when ``s1 > 0``
     (escalate every step), plus ``1.0`` (escalate nothing). With more than ``max_count`` candidates
     (continuous scores such as log-probabilities), ``max_count`` of them evenly spread by rank.
+
+    Args:
+        scores: Verifier scores seen on the dev set.
+        max_count: The most candidates (1.0 not counted).
+
+    Returns:
+        The candidate thresholds, ascending, ending with 1.0.
+
+    Example:
+        >>> thresholds_between([0.0, 0.4, 1.0])
+        [0.2, 0.7, 1.0]
     """
     levels = sorted({round(float(s), 6) for s in scores if math.isfinite(s) and 0.0 <= s <= 1.0})
     cuts: list[float] = []
@@ -694,6 +801,26 @@ def calibrate(
     (ties: higher accuracy, then the higher threshold); for a cloud_tokens / cloud_usd ceiling, the
     most accurate among those that meet it (ties: fewer cloud tokens, then the higher threshold).
     Cost: one pass over the items per threshold, plus one for cloud-only.
+
+    Args:
+        items: The labelled dev set.
+        local: The local model (for the default graphs).
+        cloud: The cloud model (for the default graphs).
+        thresholds: ``"auto"`` or the values to sweep.
+        target: E.g. ``"accuracy>=0.9"``.
+        context: Other run settings.
+        graph: An AdaSwitch graph to sweep (default: built from ``local`` and ``cloud``).
+        baseline: A cloud-only graph, or its figures per item.
+        baseline_reasoning: ``"steps"`` or ``"brief"`` for the default yardstick.
+        max_auto_thresholds: The most candidates ``"auto"`` sweeps.
+        max_concurrency: Items at once.
+        progress: Called with a line per pass.
+
+    Returns:
+        A :class:`CalibrationResult`.
+
+    Raises:
+        ValueError: A bad target, threshold or option, or no items.
     """
     goal = parse_target(target)
     auto = isinstance(thresholds, str)
@@ -798,7 +925,7 @@ def calibrate(
         return CalibrationResult(rows, reference, goal, best.threshold, note, closest=best.threshold)
 
     def shortfall(row: CalibrationRow) -> float:
-        measured = getattr(row, f"{goal.metric}_vs_cloud_only")
+        measured: float | None = getattr(row, f"{goal.metric}_vs_cloud_only")
         if measured is None:
             return math.inf
         return goal.value - measured if goal.op == ">=" else measured - goal.value

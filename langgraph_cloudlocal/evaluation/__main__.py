@@ -16,6 +16,11 @@ from langgraph_cloudlocal.running import DEFAULT_EMBEDDED_CLOUD, DEFAULT_EMBEDDE
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m langgraph_cloudlocal.evaluation``.
+
+    Returns:
+        The parser, with the ``run``, ``report`` and ``generate`` commands.
+    """
     parser = argparse.ArgumentParser(prog="python -m langgraph_cloudlocal.evaluation", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -58,7 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit status (130 when interrupted)."""
+    """Entry point; returns the exit status (130 when interrupted).
+
+    Args:
+        argv: The arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit status: 0, 2 for bad input, 130 when interrupted.
+    """
     args = build_parser().parse_args(argv)
     try:
         if args.command == "generate":

@@ -67,7 +67,22 @@ class ProtocolSpec:
 
 
 def parse_protocol(text: str) -> ProtocolSpec:
-    """Parse one protocol label such as ``"cloud-only"``, ``"adaswitch@0.3"`` or ``"minions@max_rounds=2"``."""
+    """Parse one protocol label such as ``"cloud-only"``, ``"adaswitch@0.3"`` or ``"minions@max_rounds=2"``.
+
+    Args:
+        text: A protocol name or alias, optionally with ``@VALUE`` or ``@SETTING=VALUE+...``.
+
+    Returns:
+        The :class:`ProtocolSpec` (label, canonical name, context).
+
+    Raises:
+        UnknownProtocolError: The name is not registered.
+        ProtocolError: The part after ``@`` cannot be read.
+
+    Example:
+        >>> parse_protocol("ada-switch@0.3")
+        ProtocolSpec(label='adaswitch@0.3', name='adaswitch', context={'threshold': 0.3})
+    """
     raw = text.strip()
     base, at, params = raw.partition("@")
     try:
@@ -100,7 +115,21 @@ def parse_protocol(text: str) -> ProtocolSpec:
 
 
 def parse_protocols(protocols: str | Sequence[str]) -> list[ProtocolSpec]:
-    """Parse a comma-separated list (or a list of such strings); duplicates are dropped, order kept."""
+    """Parse a comma-separated list (or a list of such strings); duplicates are dropped, order kept.
+
+    Args:
+        protocols: ``"local-only,cloud-only,adaswitch@0.3"``, or a list of such strings or specs.
+
+    Returns:
+        The specs, one per distinct label.
+
+    Raises:
+        ProtocolError: A label cannot be read, or none is given.
+
+    Example:
+        >>> [s.label for s in parse_protocols("cloud, local-only, cloud-only")]
+        ['cloud-only', 'local-only']
+    """
     parts = [protocols] if isinstance(protocols, str) else list(protocols)
     specs: list[ProtocolSpec] = []
     for part in parts:

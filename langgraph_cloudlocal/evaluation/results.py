@@ -18,7 +18,16 @@ RUN_FILE = "run.json"
 
 
 def result_key(dataset: str, item_id: str, protocol: str) -> str:
-    """The resume key of one result line."""
+    """The resume key of one result line.
+
+    Args:
+        dataset: The dataset's name.
+        item_id: The item's id.
+        protocol: The protocol label.
+
+    Returns:
+        ``"dataset|item|protocol"``.
+    """
     return f"{dataset}|{item_id}|{protocol}"
 
 
@@ -35,7 +44,14 @@ def iter_result_lines(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def latest_rows(path: Path) -> dict[str, dict[str, Any]]:
-    """The row that counts for each key: the last successful one, else the last error."""
+    """The row that counts for each key: the last successful one, else the last error.
+
+    Args:
+        path: A ``results.jsonl``.
+
+    Returns:
+        Key to row.
+    """
     rows: dict[str, dict[str, Any]] = {}
     for row in iter_result_lines(path):
         previous = rows.get(row["key"])

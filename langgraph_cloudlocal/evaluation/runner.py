@@ -117,7 +117,15 @@ def _closing_store(store: Any) -> Iterator[Any]:
 
 
 def run_item(graph: Any, task: _Task) -> dict[str, Any]:
-    """Run one protocol on one item and return its result line (errors are recorded, not raised)."""
+    """Run one protocol on one item and return its result line (errors are recorded, not raised).
+
+    Args:
+        graph: The protocol's compiled graph.
+        task: The dataset, item and protocol label.
+
+    Returns:
+        The result row: prediction, correctness, usage, decision counts, status and timings.
+    """
     item, spec = task.item, task.spec
     started = time.perf_counter()
     row: dict[str, Any] = {
@@ -171,6 +179,9 @@ def run_item(graph: Any, task: _Task) -> dict[str, Any]:
             status="error",
             error=f"{type(exc).__name__}: {exc}"[:2000],
         )
+    except BaseException:  # Ctrl-C reaching this thread: end the recording here, in its own context
+        busy_times.close()
+        raise
     busy_times.close()
     row["wall_seconds"] = round(time.perf_counter() - started, 3)
     row["time_seconds"] = recorder.breakdown()  # wall, local, cloud, embedding, other
@@ -359,6 +370,7 @@ def run_evaluation(
     store: str | None = None,
 ) -> EvaluationSummary:
     """Run ``protocols`` (names such as ``"local-only,cloud-only,adaswitch@0.3"`` or a list) on every
+
     item of ``dataset`` (one JSONL file or several), writing ``out_dir/results.jsonl`` and, at the end,
     ``report.md``, ``summary.json`` and ``cost_accuracy.png``.
 
@@ -371,6 +383,33 @@ def run_evaluation(
     ``store``: where Minion and MinionS keep chunks (see :func:`~langgraph_cloudlocal.store.open_chunk_store`:
     a folder, ``http://HOST:PORT``, ``memory`` or ``none``; default ``$CLOUDLOCAL_CHUNK_STORE``, else a
     persistent store in the user cache, so a document asked about again is not embedded again).
+
+    Args:
+        protocols: Protocol labels (see :func:`~langgraph_cloudlocal.evaluation.registry.parse_protocols`).
+        dataset: One JSONL dataset or several.
+        out_dir: The output folder (created).
+        local: The local model (spec or chat model); None: the fallback rule.
+        cloud: The cloud model; None: the fallback rule.
+        limit: The first N items of each dataset.
+        max_concurrency: Items at once.
+        progress: Show progress bars and the summary table.
+        embedded_local: The embedded model the local role falls back to.
+        embedded_cloud: The embedded model the cloud role falls back to.
+        plot: Draw ``cost_accuracy.png``.
+        console: A rich console for progress (default: stderr).
+        command: The command line recorded in the report.
+        store: Where Minion and MinionS keep chunks.
+
+    Returns:
+        An :class:`EvaluationSummary` (counts, models, report paths).
+
+    Raises:
+        EvaluationError: Bad arguments, or ``out_dir`` holds results of other models.
+        ProtocolError: A protocol label or setting cannot be used.
+        DatasetError: A dataset cannot be read.
+
+    Example:
+        >>> summary = run_evaluation("local-only,cloud-only", "datasets/records.jsonl", "runs/r")  # doctest: +SKIP
     """
     if max_concurrency < 1:
         raise EvaluationError("max_concurrency must be >= 1")

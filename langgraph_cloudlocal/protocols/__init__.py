@@ -114,7 +114,7 @@ class ProtocolInfo:
         Raises:
             ProtocolError: The module or the class does not exist.
         """
-        return None if self.settings is None else self._attribute(self.settings)  # type: ignore[no-any-return]
+        return None if self.settings is None else self._attribute(self.settings)
 
 
 PROTOCOLS: dict[str, ProtocolInfo] = {}
@@ -164,7 +164,11 @@ def unregister_protocol(name: str) -> None:
 
 
 def protocol_names() -> list[str]:
-    """The canonical names of every registered protocol, in registration order."""
+    """The canonical names of every registered protocol, in registration order.
+
+    Returns:
+        The names, e.g. ``["local-only", "cloud-only", "minion", "minions", "adaswitch"]``.
+    """
     return list(PROTOCOLS)
 
 

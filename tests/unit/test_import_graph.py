@@ -34,11 +34,12 @@ LAYERS: list[set[str]] = [
         "prompts.minions",
         "running_servers",
         "testing",
+        "timing",
         "protocols",
     },
     {"ledger", "models"},  # accounting; model specs to chat models
     {"calls", "embedded", "store"},  # model calls; embedded servers; the chunk store
-    {"protocols.common", "protocols.step_checks"},  # the protocol kit
+    {"protocols.common", "protocols.step_checks", "protocols.answer_stream"},  # the protocol kit
     {"protocols.baselines", "protocols.minion", "protocols.minions", "protocols.adaswitch"},
     {"chat_model"},  # a protocol behind BaseChatModel
     {"api", "running"},  # the endpoint; the run plumbing (models, settings, JSONL, batches)
