@@ -74,8 +74,9 @@ _EXPORTS: dict[str, str] = {
     "StoreError": "langgraph_cloudlocal.store",
     "EmbeddingMismatchError": "langgraph_cloudlocal.store",
     "EmbeddingModelError": "langgraph_cloudlocal.embeddings",
-    "EmbeddedModelError": "langgraph_cloudlocal.embedded",
-    "ProtocolError": "langgraph_cloudlocal.evaluation.registry",
+    "EmbeddedModelError": "langgraph_cloudlocal.running_servers",
+    "ProtocolError": _PROTOCOLS,
+    "RunStateError": f"{_PROTOCOLS}.common",
     "DatasetError": "langgraph_cloudlocal.evaluation.datasets",
     "EvaluationError": "langgraph_cloudlocal.evaluation.runner",
 }
@@ -108,6 +109,7 @@ __all__ = [
     "PromptTooLongError",
     "ProtocolError",
     "RunSettings",
+    "RunStateError",
     "StoreError",
     "SwitchDecision",
     "UnknownProtocolError",
@@ -144,15 +146,14 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and IDEs read; mirror
         chunk_document,
         load_document,
     )
-    from langgraph_cloudlocal.embedded import EmbeddedModelError, embedded_pair, embedded_server
+    from langgraph_cloudlocal.embedded import embedded_pair, embedded_server
     from langgraph_cloudlocal.embeddings import EmbeddingModelError
     from langgraph_cloudlocal.errors import CloudLocalError
     from langgraph_cloudlocal.evaluation.datasets import DatasetError
-    from langgraph_cloudlocal.evaluation.registry import ProtocolError
     from langgraph_cloudlocal.evaluation.runner import EvaluationError
     from langgraph_cloudlocal.ledger import Budget, BudgetError, Price, PriceTable
     from langgraph_cloudlocal.models import ModelSpecError, resolve_model
-    from langgraph_cloudlocal.protocols import UnknownProtocolError, protocol_factory
+    from langgraph_cloudlocal.protocols import ProtocolError, UnknownProtocolError, protocol_factory
     from langgraph_cloudlocal.protocols.adaswitch import AdaSwitchSettings, build_adaswitch, create_adaswitch
     from langgraph_cloudlocal.protocols.baselines import (
         BaselineSettings,
@@ -161,9 +162,10 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and IDEs read; mirror
         create_cloud_only,
         create_local_only,
     )
-    from langgraph_cloudlocal.protocols.common import InputError, RunSettings
+    from langgraph_cloudlocal.protocols.common import InputError, RunSettings, RunStateError
     from langgraph_cloudlocal.protocols.minion import MinionSettings, build_minion, create_minion
     from langgraph_cloudlocal.protocols.minions import MinionsSettings, build_minions, create_minions
+    from langgraph_cloudlocal.running_servers import EmbeddedModelError
     from langgraph_cloudlocal.store import ChunkStore, EmbeddingMismatchError, StoreError
 
 

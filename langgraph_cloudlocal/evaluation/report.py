@@ -79,9 +79,6 @@ class Report:
     plot_path: Path | None
     plot_error: str | None = None
 
-    def for_dataset(self, dataset: str) -> list[ProtocolStats]:
-        return [s for s in self.stats if s.dataset == dataset]
-
 
 def _usage(row: dict[str, Any]) -> dict[str, Any]:
     usage = row.get("usage")
@@ -341,7 +338,7 @@ def render_markdown(
     if run.get("elapsed_seconds") is not None:
         out.append(
             f"- Run wall time: {run['elapsed_seconds'] / 60:.1f} min in {run.get('sessions', 1)} session(s), "
-            f"concurrency {run.get('concurrency', 1)}"
+            f"concurrency {run.get('max_concurrency', run.get('concurrency', 1))}"
         )
     if run.get("command"):
         out.append(f"- Command: `{run['command']}`")

@@ -63,7 +63,7 @@ def test_evaluation_rows_and_report_show_where_the_time_went(tmp_path: Path) -> 
         tmp_path / "out",
         local,
         cloud,
-        concurrency=4,  # items overlap: each row must still count only its own calls
+        max_concurrency=4,  # items overlap: each row must still count only its own calls
         console=Console(file=io.StringIO(), width=200),
     )
     assert summary.errors == 0
