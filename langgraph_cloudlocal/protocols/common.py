@@ -396,7 +396,8 @@ def begin_run(
         state.get("question"), state.get("documents"), documents_required=documents_required
     )
     update: dict[str, Any] = {
-        SETTINGS_KEY: dataclasses.asdict(settings),
+        # Only this protocol's fields: a parent graph's context may subclass the settings with its own.
+        SETTINGS_KEY: {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings_class)},
         "question": question,
         "documents": documents,
         "ledger": Overwrite({}),
