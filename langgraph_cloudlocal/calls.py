@@ -380,10 +380,20 @@ def _streamed(
     chunk (OpenAI-compatible servers send it only when asked: ``stream_usage``)."""
     extra = {"stream_usage": True} if _client_kind(resolved.model) == "openai" else {}
     whole: AIMessageChunk | None = None
-    for chunk in runnable.stream(list(messages), config, **extra):
-        whole = chunk if whole is None else whole + chunk
-        if _text_of(chunk):
-            on_text(_text_of(whole))
+    try:
+        for chunk in runnable.stream(list(messages), config, **extra):
+            whole = chunk if whole is None else whole + chunk
+            if _text_of(chunk):
+                on_text(_text_of(whole))
+    except Exception:
+        if whole is not None:
+            raise
+        # Nothing came: ask once more without streaming, whose errors the callers understand (the
+        # OpenAI client's structured-output stream fails on an empty response with a bare assertion).
+        message = runnable.invoke(list(messages), config)
+        if _text_of(message):
+            on_text(_text_of(message))
+        return message
     if whole is None:
         return AIMessage(content="")
     return AIMessage(
