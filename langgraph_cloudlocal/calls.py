@@ -385,11 +385,11 @@ def _streamed(
             whole = chunk if whole is None else whole + chunk
             if _text_of(chunk):
                 on_text(_text_of(whole))
-    except Exception:
+    except AssertionError:
         if whole is not None:
             raise
-        # Nothing came: ask once more without streaming, whose errors the callers understand (the
-        # OpenAI client's structured-output stream fails on an empty response with a bare assertion).
+        # The OpenAI client's structured-output stream fails on an empty response (a server that died
+        # mid-request) with a bare assertion: ask once without streaming, whose errors callers understand.
         message = runnable.invoke(list(messages), config)
         if _text_of(message):
             on_text(_text_of(message))

@@ -93,9 +93,6 @@ from langgraph_cloudlocal.protocols.common import InputError, ModelRoles, usage_
 Policy = Literal["cascade", "adaswitch", "minion", "minions", "local-only", "cloud-only"]
 POLICIES: tuple[str, ...] = ("cascade", "adaswitch", "minion", "minions", "local-only", "cloud-only")
 CASCADE_VERIFIERS: tuple[str, ...] = ("self_reflection", "logprobs", "callable")
-# The yardsticks write their answer with a plain text call from this node: its tokens are the answer
-# (the other protocols tag their answer tokens: answer_stream.is_answer_token).
-_TEXT_ANSWER_NODES = {"local-only": "answer", "cloud-only": "answer"}
 # Per-call options this model understands (besides tools / tool_choice from bind_tools).
 _CALL_OPTIONS = ("budget", "max_cloud_tokens", "max_cloud_usd", "max_cloud_calls", "threshold", "context")
 # Options other LangChain code passes to every chat model; they mean nothing here.
@@ -973,7 +970,6 @@ class CloudLocalChatModel(BaseChatModel):
         config: dict[str, Any] = {"tags": [TAG_NOSTREAM, f"cloudlocal:{self.policy}"]}
         if run_manager is not None:
             config["callbacks"] = _without_message_streaming(_child_callbacks(run_manager))
-        answer_node = _TEXT_ANSWER_NODES.get(self.policy)
         modes = ["values", "custom"] + (["messages"] if on_token is not None else [])
         if "messages" in modes:
             config["tags"] = [f"cloudlocal:{self.policy}"]  # the graph's answer tokens stream
@@ -987,8 +983,7 @@ class CloudLocalChatModel(BaseChatModel):
                 _forward(payload)
             elif mode == "messages" and on_token is not None:
                 chunk, meta = payload
-                answer_token = is_answer_token(meta) or meta.get("langgraph_node") == answer_node
-                if answer_token and _text_of(chunk):
+                if is_answer_token(meta) and _text_of(chunk):
                     on_token(_text_of(chunk))
         usage = final.get("usage") or {}
         ledger = _ledger_from_report(usage)

@@ -77,6 +77,7 @@ from langgraph_cloudlocal.calls import call_structured
 from langgraph_cloudlocal.decisions import SwitchDecision, emit_progress
 from langgraph_cloudlocal.ledger import PriceTable, RawUsage
 from langgraph_cloudlocal.prompts import adaswitch as prompts
+from langgraph_cloudlocal.protocols.answer_stream import AnswerStream
 from langgraph_cloudlocal.protocols.common import (
     MODEL_RETRY,
     DecisionsField,
@@ -497,6 +498,8 @@ class AdaSwitchNodes(ProtocolNodes[AdaSwitchSettings]):
             stop = self.decide("cloud_step", "budget_stop", refusal, step=number)
             steps.append(_local_step(number, draft, run.verifier))
             return self._advance(state, run, "cloud_step", steps, {}, [stop], {"escalation_stopped": True})
+        # A cloud step is accepted as written: when it is the last, its answer streams as it comes.
+        answer_stream = AnswerStream("final_answer", ready=lambda reply: reply.get("is_final") is True)
         result = call_structured(
             cloud_model,
             messages,
@@ -504,6 +507,7 @@ class AdaSwitchNodes(ProtocolNodes[AdaSwitchSettings]):
             retries=run.structured_retries,
             max_tokens=run.cloud_max_tokens,
             retry_refusal=self.retry_guard(state, run),
+            on_text=answer_stream.on_text,
         )
         decisions: list[SwitchDecision] = []
         raw = (result.raw or "").strip()[:MAX_RAW_STEP_CHARS]
@@ -538,7 +542,9 @@ class AdaSwitchNodes(ProtocolNodes[AdaSwitchSettings]):
             )
         )
         steps.append(_cloud_step(number, written, draft, run.verifier))
-        return self._advance(state, run, "cloud_step", steps, result.usage, decisions)
+        return self._advance(
+            state, run, "cloud_step", steps, result.usage, decisions, answer_stream=answer_stream
+        )
 
     @staticmethod
     def after_verify(state: AdaSwitchState) -> str:
@@ -621,8 +627,10 @@ class AdaSwitchNodes(ProtocolNodes[AdaSwitchSettings]):
         ledger: RawUsage,
         decisions: list[SwitchDecision],
         extra: dict[str, Any] | None = None,
+        answer_stream: AnswerStream | None = None,
     ) -> dict[str, Any]:
-        """After a step is accepted: finish on a final answer or at the cap, else go on."""
+        """After a step is accepted: finish on a final answer or at the cap, else go on. The answer goes
+        out on ``stream_mode="messages"`` (a local step's only once verified, so as one piece)."""
         out: dict[str, Any] = {"steps": steps, "draft": None, "ledger": ledger, "decisions": decisions}
         out.update(extra or {})
         last = steps[-1]
@@ -640,6 +648,7 @@ class AdaSwitchNodes(ProtocolNodes[AdaSwitchSettings]):
             emit_progress(PROTOCOL, step=number + 1, phase="local_step")
             return out | {"route": "continue", "done": False}
         answer = last["final_answer"] or last["text"]
+        (answer_stream or AnswerStream()).finish(answer)
         usage = self.usage(state, run, ledger, answer)
         emit_progress(PROTOCOL, step=number, phase="done")
         return out | {"answer": answer, "usage": usage, "route": "done", "done": True}

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from langchain_core.messages import HumanMessage, SystemMessage
+from langgraph.constants import TAG_NOSTREAM
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
@@ -21,6 +22,7 @@ from langgraph_cloudlocal.calls import call_text
 from langgraph_cloudlocal.decisions import SwitchDecision
 from langgraph_cloudlocal.ledger import PriceTable
 from langgraph_cloudlocal.prompts import baselines as prompts
+from langgraph_cloudlocal.protocols.answer_stream import AnswerStream
 from langgraph_cloudlocal.protocols.common import (
     MODEL_RETRY,
     DecisionsField,
@@ -143,11 +145,18 @@ class SingleModelNodes(ProtocolNodes[BaselineSettings]):
                 decisions.append(self.decide("answer", "budget_stop", refusal))
                 use = "local"
         model = local_model if use == "local" else cloud_model
+        # The reply is the answer: it streams as answer tokens (stripped), not also as the model's own.
+        answer_stream = AnswerStream(field=None)
         result = call_text(
-            model, messages, max_tokens=run.local_max_tokens if use == "local" else run.cloud_max_tokens
+            model,
+            messages,
+            max_tokens=run.local_max_tokens if use == "local" else run.cloud_max_tokens,
+            config={"tags": [TAG_NOSTREAM]},
+            on_text=answer_stream.on_text,
         )
         decisions.append(self.decide("answer", f"use_{use}", f"the {use} model answers alone (yardstick)"))
         answer = result.text.strip()
+        answer_stream.finish(answer)
         return {
             "answer": answer,
             "ledger": result.usage,

@@ -28,6 +28,7 @@ from langgraph_cloudlocal.calls import StructuredResult, call_structured, call_t
 from langgraph_cloudlocal.decisions import SwitchDecision, emit_progress
 from langgraph_cloudlocal.ledger import PriceTable, RawUsage
 from langgraph_cloudlocal.prompts import minion as prompts
+from langgraph_cloudlocal.protocols.answer_stream import AnswerStream
 from langgraph_cloudlocal.protocols.common import (
     MODEL_RETRY,
     DecisionsField,
@@ -210,6 +211,10 @@ class MinionNodes(ProtocolNodes[MinionSettings]):
                 "local_final": True,
                 "decisions": [stop],
             }
+        # The answer streams as the cloud writes it, once it has decided to answer (or must).
+        answer_stream = AnswerStream(
+            "answer", ready=lambda reply: last_round or reply.get("decision") == "answer"
+        )
         result = call_structured(
             cloud_model,
             messages,
@@ -217,8 +222,9 @@ class MinionNodes(ProtocolNodes[MinionSettings]):
             retries=run.structured_retries,
             max_tokens=run.cloud_max_tokens,
             retry_refusal=self.retry_guard(state, run),
+            on_text=answer_stream.on_text if done_rounds > 0 else None,
         )
-        return self._supervise(state, run, result, done_rounds, last_round)
+        return self._supervise(state, run, result, done_rounds, last_round, answer_stream)
 
     def worker(self, state: MinionState) -> dict[str, Any]:
         """The local model answers the latest message from the documents (or retrieved excerpts).
@@ -247,7 +253,14 @@ class MinionNodes(ProtocolNodes[MinionSettings]):
             messages = prompts.worker_excerpt_messages([c.text for c in hits], transcript)
         else:
             messages = prompts.worker_messages(documents, transcript)
-        result = call_text(local_model, messages, max_tokens=run.local_max_tokens)
+        # After a budget stop the worker's reply is the answer: it streams as it is written.
+        answer_stream = AnswerStream(field=None) if state.get("local_final") else None
+        result = call_text(
+            local_model,
+            messages,
+            max_tokens=run.local_max_tokens,
+            on_text=answer_stream.on_text if answer_stream else None,
+        )
         reply = result.text.strip()
         done_rounds = int(state.get("round") or 0) + 1
         turn = {"role": "local", "round": done_rounds, "text": reply}
@@ -259,7 +272,11 @@ class MinionNodes(ProtocolNodes[MinionSettings]):
                 step=done_rounds,
                 tokens=result.tokens,
             )
-            return update | self._finish(state, run, reply, result.usage, decision) | {"transcript": [turn]}
+            return (
+                update
+                | self._finish(state, run, reply, result.usage, decision, answer_stream)
+                | {"transcript": [turn]}
+            )
         emit_progress(PROTOCOL, round=done_rounds, phase="supervisor")
         return update | {"transcript": [turn], "round": done_rounds, "ledger": result.usage}
 
@@ -297,6 +314,7 @@ class MinionNodes(ProtocolNodes[MinionSettings]):
         result: StructuredResult[Any],
         done_rounds: int,
         last_round: bool,
+        answer_stream: AnswerStream | None = None,
     ) -> dict[str, Any]:
         """Turn the supervisor's reply into the next question or the answer."""
         question = state["question"]
@@ -315,7 +333,7 @@ class MinionNodes(ProtocolNodes[MinionSettings]):
 
         def answer(text: str, kind: str, reason: str) -> dict[str, Any]:
             decision = self.decide("supervisor", kind, reason, step=done_rounds, tokens=result.tokens)
-            return self._finish(state, run, text, result.usage, decision)
+            return self._finish(state, run, text, result.usage, decision, answer_stream)
 
         if done_rounds == 0:
             if value is not None and value.message.strip():
@@ -354,8 +372,11 @@ class MinionNodes(ProtocolNodes[MinionSettings]):
         answer: str,
         ledger: RawUsage,
         decision: SwitchDecision,
+        answer_stream: AnswerStream | None = None,
     ) -> dict[str, Any]:
-        """The update that ends the run: answer, usage, and the turn added to the thread's history."""
+        """The update that ends the run: answer (streamed, ``stream_mode="messages"``), usage, and the turn
+        added to the thread's history."""
+        (answer_stream or AnswerStream()).finish(answer)
         return {
             "answer": answer,
             "usage": self.usage(state, run, ledger, answer),

@@ -1,4 +1,4 @@
-"""MinionS on a thread (MemorySaver) and its streamed answer, with scripted models.
+"""Streamed answers of every protocol, and MinionS on a thread (MemorySaver), with scripted models.
 
 A follow-up question's cloud prompts carry the earlier question and answer, never the documents; the
 answer streams on stream_mode="messages" as tokens tagged cloudlocal:answer whose chunks join to the
@@ -206,3 +206,80 @@ def test_the_chat_model_streams_a_minions_answer_token_by_token() -> None:
     assert "".join(texts) == "The Quillfeather budget is 7,300 euros."
     assert len([t for t in texts if t]) > 5  # streamed, not one piece at the end
     assert chunks[-1].response_metadata["policy"] == "minions"
+
+
+def joined_answers(graph: Any, inputs: dict[str, Any]) -> tuple[list[str], dict[str, Any], set[str]]:
+    groups: dict[str, list[str]] = {}
+    nodes: set[str] = set()
+    final: dict[str, Any] = {}
+    for mode, payload in graph.stream(inputs, stream_mode=["messages", "values"]):
+        if mode == "values":
+            final = payload
+        elif is_answer_token(payload[1]):
+            groups.setdefault(payload[0].id, []).append(str(payload[0].content))
+            nodes.add(payload[1]["langgraph_node"])
+    return ["".join(g) for g in groups.values()], final, nodes
+
+
+def test_every_protocol_streams_its_answer() -> None:
+    from langgraph_cloudlocal.protocols.adaswitch import create_adaswitch
+    from langgraph_cloudlocal.protocols.baselines import create_cloud_only, create_local_only
+    from langgraph_cloudlocal.protocols.minion import create_minion
+
+    inputs = {"question": "What is the Quillfeather budget?", "documents": [DOC]}
+    answer = "The Quillfeather budget is 7,300 euros."
+
+    minion_cloud = StreamingScripted(
+        replies=[
+            json.dumps({"message": "What is the Quillfeather budget?"}),
+            json.dumps({"decision": "answer", "message": "", "answer": answer, "reason": "stated"}),
+        ],
+        model_name="gpt-4o",
+    )
+    minion_local = StreamingScripted(replies=["7,300 euros."], model_name="smol")
+    step = {"step": "The memo states 7,300 euros.", "is_final": True, "final_answer": answer}
+    cases = {
+        "minion": (create_minion(minion_local, minion_cloud, max_rounds=2), {"supervisor"}),
+        # every local step is doubted: the cloud writes the final step, whose answer streams
+        "adaswitch": (
+            create_adaswitch(
+                StreamingScripted(replies=[json.dumps(step | {"final_answer": "7,000"})], model_name="smol"),
+                StreamingScripted(replies=[json.dumps(step)], model_name="gpt-4o"),
+                verifier="callable",
+                verifier_fn=lambda q, s, a: 1.0,
+                threshold=0.5,
+            ),
+            {"cloud_step"},
+        ),
+        "local-only": (
+            create_local_only(StreamingScripted(replies=[f" {answer} "], model_name="smol")),
+            {"answer"},
+        ),
+        "cloud-only": (
+            create_cloud_only(
+                StreamingScripted(replies=["unused"], model_name="smol"),
+                StreamingScripted(replies=[answer], model_name="gpt-4o"),
+            ),
+            {"answer"},
+        ),
+    }
+    for name, (graph, answer_nodes) in cases.items():
+        messages, final, nodes = joined_answers(graph, inputs)
+        assert final["answer"] == answer, name
+        assert messages == [answer], f"{name}: {messages}"  # one answer message, joined to the answer
+        assert nodes == answer_nodes, name
+
+
+def test_an_adaswitch_local_answer_goes_out_only_once_verified() -> None:
+    from langgraph_cloudlocal.protocols.adaswitch import create_adaswitch
+
+    step = {"step": "The memo states 7,300 euros.", "is_final": True, "final_answer": "7,300 euros"}
+    graph = create_adaswitch(
+        StreamingScripted(replies=[json.dumps(step)], model_name="smol"),
+        StreamingScripted(replies=["{}"], model_name="gpt-4o"),
+        verifier="callable",
+        verifier_fn=lambda q, s, a: 0.0,  # trusted: no escalation
+        threshold=0.5,
+    )
+    messages, final, nodes = joined_answers(graph, {"question": "Budget?", "documents": [DOC]})
+    assert final["answer"] == "7,300 euros" and messages == ["7,300 euros"] and nodes == {"verify"}
