@@ -3,10 +3,10 @@ characters of generated prose into a fresh persistent Chroma with
 
 - ``ours``: the store's default embedding (``resolve_embeddings("minilm")``: MiniLM on onnxruntime with
   int8 matrix products, batches padded to their longest input, one single-threaded worker per core);
-- ``ours-fp32``: the same with float32 products (``"minilm:fp32"``), optional;
 - ``chroma``: Chroma's own default embedding function (``ONNXMiniLM_L6_V2``: one onnxruntime session
   over all cores, every input padded to 256 tokens), fed from our verified local model files in a
   temporary folder (it never downloads: the download is disabled for the run);
+- optionally ``ours-fp32``, ``ours-intra``, ``fastembed``, ``fastembed-int8`` (see ``CONTENDERS``);
 
 each run in turn, ``--runs`` times, with min/median/max and the ratio to Chroma's default; then the
 peak memory of streaming a 50 MB text file. A benchmark to run by hand, not a test:
@@ -200,28 +200,22 @@ def load_average() -> str:
 # ------------------------------------------------------------------ runs
 
 
-CONTENDERS = (
-    "ours",
-    "ours-fp32",
-    "ort-int8",
-    "ort-int8-intra",
-    "chroma",
-    "fastembed",
-    "fastembed-int8",
-)
+CONTENDERS = ("ours", "ours-fp32", "ours-intra", "chroma", "fastembed", "fastembed-int8")
 """What each contender is, printed with the results:
 
-- ``ours``: the store's default, ``resolve_embeddings("minilm")``;
-- ``ours-fp32``: ``resolve_embeddings("minilm:fp32")``;
-- ``ort-int8``: our runner (batches padded to their longest, one single-threaded onnxruntime session per
-  core) on the int8 model made by onnxruntime's own tools (``build_int8_model``: the BERT optimizer, then
-  ``quantize_dynamic``), derived here into a temporary folder;
-- ``ort-int8-intra``: the same model run by one session with one intra-op thread per core instead;
+- ``ours``: the store's default, ``resolve_embeddings("minilm")``: the int8 model that onnxruntime's own
+  tools build at pull time (``build_int8_model``: the BERT optimizer, then ``quantize_dynamic``), batches
+  padded to their longest, one single-threaded onnxruntime session per core;
+- ``ours-fp32``: ``resolve_embeddings("minilm:fp32")``, the verified float model the same way;
+- ``ours-intra``: the int8 model run by one session with one intra-op thread per core instead;
 - ``chroma``: Chroma's ``ONNXMiniLM_L6_V2`` on the verified files (never downloads);
 - ``fastembed`` / ``fastembed-int8``: fastembed's ``TextEmbedding`` (one session, all cores, batches
-  padded to their longest, 256-token truncation) from a folder holding the verified files (float model)
-  or the derived int8 model, offline (``specific_model_path``; ``HF_HUB_OFFLINE=1``). Needs
-  ``pip install fastembed``; the package is not a dependency.
+  padded to their longest, 256-token truncation) from a folder holding the verified float model or the
+  int8 model, offline (``specific_model_path``; ``HF_HUB_OFFLINE=1``). Needs ``pip install fastembed``;
+  the package is not a dependency.
+
+Before the int8 model was built with onnxruntime's tools, ``ours`` edited the ONNX graph by hand; both
+were measured side by side at commit 75e6d2a (``benchmarks/results/ingest-maintained-vs-handwritten.txt``).
 """
 
 
@@ -254,17 +248,6 @@ def chroma_default_embedding(folder: Path) -> Any:
     function = OfflineChromaMiniLM(preferred_providers=["CPUExecutionProvider"])
     function(["warm up"])  # loads the session (and would fail here rather than download)
     return function
-
-
-def derived_int8_model(folder: Path) -> Path:
-    """The int8 model made by onnxruntime's tools from the verified ``model.onnx``, in ``folder``."""
-    from langgraph_cloudlocal.embeddings import build_int8_model, verify_embedding_model
-
-    target = folder / "model.int8.onnx"
-    if not target.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        build_int8_model(verify_embedding_model() / "model.onnx", target)
-    return target
 
 
 class FastEmbedEmbeddings(Embeddings):
@@ -314,31 +297,17 @@ def load_contender(name: str, folder: Path) -> tuple[Any, float, str]:
     elif name == "ours-fp32":
         embedding = emb.resolve_embeddings("minilm:fp32")
         what = f"resolve_embeddings('minilm:fp32'): {embedding!r}"
-    elif name in ("ort-int8", "ort-int8-intra"):
-        model = derived_int8_model(folder / "derived")
-        built = time.perf_counter() - started
-        embedding = emb.MiniLMEmbeddings(precision="fp32", optimize=False)
-        intra = name.endswith("intra")
-        embedding._runner = _session_runner(model, intra_threads=embedding.threads if intra else 1)
-        if intra:
-            embedding.threads = 1  # one session using every core, batches one after another
-        what = (
-            f"our runner on onnxruntime's int8 model (optimizer + quantize_dynamic, built in {built:.1f} s), "
-            + (
-                "one session with an intra-op thread per core"
-                if intra
-                else "one single-threaded session per core"
-            )
-        )
+    elif name == "ours-intra":
+        embedding = emb.MiniLMEmbeddings(precision="int8", threads=1)
+        cores = os.cpu_count() or 1
+        embedding._runner = _session_runner(embedding.model_file, intra_threads=cores)
+        what = f"the int8 model, batches one after another on one session with {cores} intra-op threads"
     elif name == "chroma":
         embedding = emb.resolve_embeddings(chroma_default_embedding(folder / "chroma-model"))
         what = "Chroma's ONNXMiniLM_L6_V2 (onnxruntime, all cores, inputs padded to 256, batches of 32)"
     elif name in ("fastembed", "fastembed-int8"):
-        model = (
-            derived_int8_model(folder / "derived")
-            if name.endswith("int8")
-            else emb.verify_embedding_model() / "model.onnx"
-        )
+        models = emb.verify_embedding_model()
+        model = models / (emb.INT8_MODEL_FILENAME if name.endswith("int8") else "model.onnx")
         fast = FastEmbedEmbeddings(folder / name, model)
         embedding = fast
         what = f"fastembed TextEmbedding offline on {model.name} (threads={fast.threads}, batches of 64)"
