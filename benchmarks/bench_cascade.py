@@ -40,14 +40,15 @@ from langgraph_cloudlocal.ledger import PriceTable, finalize_usage
 from langgraph_cloudlocal.models import resolve_model
 
 INSTRUCTION = (
-    "Work it out step by step, one short line per step, then end with a last line 'Answer: <number>'."
+    "Work it out step by step, one short line per step, then end with a last line 'Answer: <{kind}>'."
 )
 
 
 def messages_of(item: dict[str, Any]) -> list[Any]:
+    kind = "number" if item.get("metric") == "numeric" else "answer"
     return [
         SystemMessage(f"Document:\n{item['document']}"),
-        HumanMessage(f"{item['question']}\n{INSTRUCTION}"),
+        HumanMessage(f"{item['question']}\n{INSTRUCTION.format(kind=kind)}"),
     ]
 
 
@@ -108,6 +109,12 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=192)
     parser.add_argument("--local-model", default=embedded.DEFAULT_LOCAL_MODEL)
     parser.add_argument("--cloud-model", default=embedded.DEFAULT_CLOUD_MODEL)
+    parser.add_argument(
+        "--local-context",
+        type=int,
+        default=None,
+        help="one local slot of this many tokens (the long-document set needs ~12K; default: the role's)",
+    )
     args = parser.parse_args()
     items = [json.loads(line) for line in args.dataset.read_text().splitlines() if line.strip()][: args.limit]
     thresholds = [float(t) for t in args.thresholds.split(",")]
@@ -118,8 +125,11 @@ def main() -> None:
         flush=True,
     )
     rows = []
+    local_kwargs: dict[str, Any] = {"register": False}
+    if args.local_context:
+        local_kwargs |= {"n_ctx": args.local_context, "n_parallel": 1}
     with embedded.embedded_pair(
-        args.local_model, args.cloud_model, local_kwargs={"register": False}, cloud_kwargs={"register": False}
+        args.local_model, args.cloud_model, local_kwargs=local_kwargs, cloud_kwargs={"register": False}
     ) as (local_server, cloud_server):
         local, cloud = local_server.spec, cloud_server.spec
         for row in (

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         args.local,
         args.cloud,
         limit=args.limit,
-        concurrency=args.concurrency,
+        max_concurrency=args.concurrency,
         command="python benchmarks/run_eval_table.py " + shlex.join(sys.argv[1:] if argv is None else argv),
     )
     print(f"load average after: {os.getloadavg()}", flush=True)

@@ -1,6 +1,7 @@
 """The graphs that ``langgraph dev``, Studio and LangGraph Server load (see ``langgraph.json``).
 
-Each module builds one protocol from the environment and exposes it as a module-level ``graph``:
+Each module builds one protocol of the registry (``langgraph_cloudlocal.protocols.PROTOCOLS``) from the
+environment with ``langgraph_cloudlocal.running.graph_from_environment`` and exposes it as ``graph``:
 
 * models: ``CLOUDLOCAL_LOCAL_MODEL`` and ``CLOUDLOCAL_CLOUD_MODEL`` (specs such as ``ollama:llama3.2:3b``,
   ``openai:gpt-4o``, ``openai-compatible:NAME@URL`` or ``embedded:smollm2``; see ``.env.example``);

@@ -7,14 +7,6 @@ model specs.
 Models: ``CLOUDLOCAL_LOCAL_MODEL`` / ``CLOUDLOCAL_CLOUD_MODEL`` (see ``.env.example``).
 """
 
-from langgraph_cloudlocal.embedded import EmbeddedModelError
-from langgraph_cloudlocal.models import ModelSpecError
-from langgraph_cloudlocal.protocols.adaswitch import create_adaswitch
+from langgraph_cloudlocal.running import graph_from_environment
 
-try:
-    graph = create_adaswitch(name="adaswitch")
-except (ModelSpecError, EmbeddedModelError) as exc:
-    raise type(exc)(
-        "graphs/adaswitch.py: set CLOUDLOCAL_LOCAL_MODEL and CLOUDLOCAL_CLOUD_MODEL in .env (copy .env.example) "
-        f"or in the shell before `langgraph dev`. {exc}"
-    ) from exc
+graph = graph_from_environment("adaswitch")

@@ -4,14 +4,6 @@ The cloud model alone reads the whole documents: the accuracy ceiling and the co
 Models: ``CLOUDLOCAL_LOCAL_MODEL`` / ``CLOUDLOCAL_CLOUD_MODEL`` (see ``.env.example``).
 """
 
-from langgraph_cloudlocal.embedded import EmbeddedModelError
-from langgraph_cloudlocal.models import ModelSpecError
-from langgraph_cloudlocal.protocols.baselines import create_cloud_only
+from langgraph_cloudlocal.running import graph_from_environment
 
-try:
-    graph = create_cloud_only()
-except (ModelSpecError, EmbeddedModelError) as exc:
-    raise type(exc)(
-        "graphs/cloud_only.py: set CLOUDLOCAL_LOCAL_MODEL and CLOUDLOCAL_CLOUD_MODEL in .env (copy .env.example) "
-        f"or in the shell before `langgraph dev`. {exc}"
-    ) from exc
+graph = graph_from_environment("cloud-only")

@@ -4,8 +4,8 @@
     python -m graphs.diagrams --check   # exit 1 if a diagram is out of date (what tests/unit/test_diagrams.py does)
 
 Each graph is built with scripted models (no server, no key) and drawn with
-``build_*(...).compile().get_graph().draw_mermaid()``. A protocol whose module is not in the package yet
-is skipped; once it exists, its diagram must exist too.
+``build_*(...).compile().get_graph().draw_mermaid()``. The protocols, their titles and summaries come from
+the registry (``langgraph_cloudlocal.protocols.PROTOCOLS``); one whose module cannot be imported is skipped.
 """
 
 from __future__ import annotations
@@ -15,83 +15,42 @@ import importlib
 import importlib.util
 import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
+
+from langgraph_cloudlocal.protocols import PROTOCOLS, ProtocolInfo
 
 ROOT = Path(__file__).resolve().parents[1]
 DIAGRAM_DIR = ROOT / "docs" / "diagrams"
 UPDATE_COMMAND = ".venv/bin/python -m graphs.diagrams"
 
 
-@dataclass(frozen=True)
-class Diagram:
-    name: str
-    module: str
-    builder: str
-    title: str
-    summary: str
+def diagrams() -> list[ProtocolInfo]:
+    """The protocols to draw: every registered protocol that has a ``build_*`` function."""
+    return [info for info in PROTOCOLS.values() if info.builder]
 
 
-DIAGRAMS: tuple[Diagram, ...] = (
-    Diagram(
-        "minion",
-        "langgraph_cloudlocal.protocols.minion",
-        "build_minion",
-        "Minion",
-        "The cloud supervisor never sees the documents: it asks the local worker, which has read them, one "
-        "question at a time (`supervisor` -> `worker` -> `supervisor` ...), and answers once it knows enough "
-        "or when `max_rounds` is reached. If the cloud budget runs out, the worker answers the question itself.",
-    ),
-    Diagram(
-        "minions",
-        "langgraph_cloudlocal.protocols.minions",
-        "build_minions",
-        "MinionS",
-        "`prepare` chunks the documents (and indexes them in the chunk store when retrieval is on). Each round "
-        "the cloud `plan`s a few small single-chunk tasks; the harness turns them into (task, chunk) jobs that "
-        "fan out to the local model in parallel (`job`, LangGraph `Send`); `filter` drops jobs that found "
-        "nothing; `synthesize` (cloud) reads only the filtered outputs and answers or asks for another round.",
-    ),
-    Diagram(
-        "adaswitch",
-        "langgraph_cloudlocal.protocols.adaswitch",
-        "build_adaswitch",
-        "AdaSwitch",
-        "The local model drafts one reasoning step at a time (`local_step`); `verify` scores how likely the "
-        "step is wrong (self-reflection, token log-probabilities, or your own function); above `threshold` the "
-        "step is escalated and `cloud_step` has the cloud model write it instead, then the local model carries "
-        "on. The threshold is the accuracy-versus-cost knob.",
-    ),
-    Diagram(
-        "local_only",
-        "langgraph_cloudlocal.protocols.baselines",
-        "build_local_only",
-        "Local only (yardstick)",
-        "The local model alone answers from the whole documents: free, private, and the accuracy floor.",
-    ),
-    Diagram(
-        "cloud_only",
-        "langgraph_cloudlocal.protocols.baselines",
-        "build_cloud_only",
-        "Cloud only (yardstick)",
-        "The cloud model alone reads the whole documents: the accuracy ceiling and the cost to beat.",
-    ),
-)
+def available(info: ProtocolInfo) -> bool:
+    """Whether the protocol's module can be imported (a plugin's may not be installed)."""
+    try:
+        return importlib.util.find_spec(info.module) is not None
+    except ModuleNotFoundError:  # its parent package is missing
+        return False
 
 
-def available(diagram: Diagram) -> bool:
-    """Whether the protocol's module exists in the package (protocols land one at a time)."""
-    return importlib.util.find_spec(diagram.module) is not None
+def render(info: ProtocolInfo) -> str:
+    """The Mermaid source of one protocol, drawn from its real graph (scripted models, no network).
 
+    Args:
+        info: The protocol's registry entry.
 
-def render(diagram: Diagram) -> str:
-    """The Mermaid source of one protocol, drawn from its real graph (scripted models, no network)."""
+    Returns:
+        The diagram, ending in a newline.
+    """
     from langgraph_cloudlocal.testing import ScriptedChatModel
 
-    builder = getattr(importlib.import_module(diagram.module), diagram.builder)
     local = ScriptedChatModel(replies=["unused"], model_name="local")
     cloud = ScriptedChatModel(replies=["unused"], model_name="cloud")
-    graph = builder(local, cloud).compile(name=diagram.name)
+    graph = info.load_builder()(local, cloud).compile(name=info.graph_name)
     return graph.get_graph().draw_mermaid().rstrip() + "\n"
 
 
@@ -104,16 +63,16 @@ def render_readme(sources: dict[str, str]) -> str:
         "Dashed arrows are conditional edges.",
         "",
     ]
-    for diagram in DIAGRAMS:
-        if diagram.name not in sources:
+    for info in diagrams():
+        if info.graph_name not in sources:
             continue
         lines += [
-            f"## {diagram.title}",
+            f"## {info.title or info.name}",
             "",
-            f"`{diagram.module}.{diagram.builder}` — {diagram.summary}",
+            f"`{info.module}.{info.builder}` — {info.summary or info.description}",
             "",
             "```mermaid",
-            sources[diagram.name].rstrip(),
+            sources[info.graph_name].rstrip(),
             "```",
             "",
         ]
@@ -137,7 +96,7 @@ def readme_with_diagrams(text: str, sources: dict[str, str]) -> str:
 
 def expected_files() -> dict[Path, str]:
     """Every file under docs/diagrams (and the README's diagram blocks) with its expected content."""
-    sources = {d.name: render(d) for d in DIAGRAMS if available(d)}
+    sources = {info.graph_name: render(info) for info in diagrams() if available(info)}
     files = {DIAGRAM_DIR / f"{name}.mmd": text for name, text in sources.items()}
     files[DIAGRAM_DIR / "README.md"] = render_readme(sources)
     readme = ROOT / "README.md"
@@ -174,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only check; exit 1 if a diagram is stale")
     args = parser.parse_args(argv)
-    skipped = [d.name for d in DIAGRAMS if not available(d)]
+    skipped = [info.name for info in diagrams() if not available(info)]
     if skipped:
         print(f"not in the package yet, skipped: {', '.join(skipped)}")
     if args.check:

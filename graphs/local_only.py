@@ -5,14 +5,6 @@ Only ``CLOUDLOCAL_LOCAL_MODEL`` is required; the cloud model, if set, only price
 Models: ``CLOUDLOCAL_LOCAL_MODEL`` / ``CLOUDLOCAL_CLOUD_MODEL`` (see ``.env.example``).
 """
 
-from langgraph_cloudlocal.embedded import EmbeddedModelError
-from langgraph_cloudlocal.models import ModelSpecError
-from langgraph_cloudlocal.protocols.baselines import create_local_only
+from langgraph_cloudlocal.running import graph_from_environment
 
-try:
-    graph = create_local_only()
-except (ModelSpecError, EmbeddedModelError) as exc:
-    raise type(exc)(
-        "graphs/local_only.py: set CLOUDLOCAL_LOCAL_MODEL and CLOUDLOCAL_CLOUD_MODEL in .env (copy .env.example) "
-        f"or in the shell before `langgraph dev`. {exc}"
-    ) from exc
+graph = graph_from_environment("local-only")

@@ -12,23 +12,6 @@ retrieve the chunks each task needs and accept ``document_ids`` of documents ing
 (``ChunkStore.add_documents``); with ``none``, documents are chunked per run.
 """
 
-from langgraph_cloudlocal.embedded import EmbeddedModelError
-from langgraph_cloudlocal.models import ModelSpecError
-from langgraph_cloudlocal.protocols.minions import create_minions
+from langgraph_cloudlocal.running import graph_from_environment
 
-
-def chunk_store_from_environment():
-    from langgraph_cloudlocal.store import open_chunk_store
-
-    return open_chunk_store()  # CLOUDLOCAL_CHUNK_STORE, else the user cache
-
-
-try:
-    create_minions(name="minions")  # a model that cannot be used fails here first, with its own message
-except (ModelSpecError, EmbeddedModelError) as exc:
-    raise type(exc)(
-        "graphs/minions.py: set CLOUDLOCAL_LOCAL_MODEL and CLOUDLOCAL_CLOUD_MODEL in .env (copy .env.example) "
-        f"or in the shell before `langgraph dev`. {exc}"
-    ) from exc
-
-graph = create_minions(chunk_store=chunk_store_from_environment(), name="minions")
+graph = graph_from_environment("minions")

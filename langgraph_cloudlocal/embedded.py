@@ -27,19 +27,25 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from langgraph_cloudlocal.artifacts import Artifact, cache_root, fetch_artifacts, verify_artifact
-from langgraph_cloudlocal.errors import CloudLocalError
+from langgraph_cloudlocal.artifacts import Artifact, fetch_artifacts, verify_artifact
+from langgraph_cloudlocal.models import resolve_model
 
-
-class EmbeddedModelError(CloudLocalError, RuntimeError):
-    """A model that is missing, corrupt, or a server that cannot start."""
+# The server registry lives below the model resolver (which reads it for "embedded:NAME" specs), so
+# models.py never imports this module: no import circle.
+from langgraph_cloudlocal.running_servers import (
+    EmbeddedModelError,
+    cache_dir,
+    health_ok,
+    pid_alive,
+    register_server,
+    unregister_server,
+)
+from langgraph_cloudlocal.running_servers import running_server_url as _running_server_url
 
 
 @dataclass(frozen=True)
@@ -141,11 +147,6 @@ def get_model_info(name: str) -> EmbeddedModel:
         if name == model.name or name in model.aliases:
             return model
     raise EmbeddedModelError(f"unknown embedded model {name!r}; known: {', '.join(MODELS)}")
-
-
-def cache_dir() -> Path:
-    """Where pulled weights and the server registry live (``$CLOUDLOCAL_CACHE_DIR`` overrides)."""
-    return cache_root()
 
 
 def model_path(name: str) -> Path:
@@ -301,8 +302,6 @@ class EmbeddedServer:
 
     def chat_model(self, **kwargs: Any) -> Any:
         """A ``ChatOpenAI`` bound to this server, with streamed usage on."""
-        from langgraph_cloudlocal.models import resolve_model
-
         return resolve_model(self.spec, "local", **kwargs).model
 
     def log_tail(self, lines: int = 30) -> str:
@@ -323,15 +322,7 @@ class EmbeddedServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=timeout)
-        _unregister(self.model, self.process.pid)
-
-
-def _health_ok(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
+        unregister_server(self.model, self.process.pid)
 
 
 def start_server(
@@ -418,9 +409,9 @@ def start_server(
                 f"embedded server for {info.name!r} exited at start (code {process.returncode}). "
                 f"Last lines of {log_path}:\n{server.log_tail()}"
             )
-        if _health_ok(port):
+        if health_ok(port):
             if register:
-                _register(server)
+                register_server(info.name, server.base_url, process.pid, port, aliases=info.aliases)
             return server
         time.sleep(0.1)
     server.stop()
@@ -481,60 +472,22 @@ def embedded_pair(
 
 
 # --------------------------------------------------------------------------------------------------
-# Registry of running servers, so "embedded:NAME" specs and `cloudlocal run` can find them.
-
-
-def _registry_path() -> Path:
-    return cache_dir() / "servers.json"
-
-
-def _read_registry() -> dict[str, dict[str, Any]]:
-    try:
-        data = json.loads(_registry_path().read_text())
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def _write_registry(data: dict[str, dict[str, Any]]) -> None:
-    path = _registry_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(path)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True
-
-
-def _register(server: EmbeddedServer) -> None:
-    data = _read_registry()
-    data[server.model] = {"url": server.base_url, "pid": server.process.pid, "port": server.port}
-    _write_registry(data)
-
-
-def _unregister(model: str, pid: int) -> None:
-    data = _read_registry()
-    if data.get(model, {}).get("pid") == pid:
-        del data[model]
-        _write_registry(data)
+# Running servers (the registry itself is langgraph_cloudlocal.running_servers)
 
 
 def running_server_url(model: str) -> str:
-    """The base URL of a running embedded server for ``model`` (started by this or another process)."""
-    info = get_model_info(model)
-    entry = _read_registry().get(info.name)
-    if entry and _pid_alive(int(entry.get("pid", -1))) and _health_ok(int(entry.get("port", 0))):
-        return str(entry["url"])
-    raise EmbeddedModelError(
-        f"no embedded server for {info.name!r} is running. Start one with `cloudlocal serve {info.name}` "
-        f"(after `{info.pip_command()}`), or use embedded_server({info.name!r}) in Python"
-    )
+    """The base URL of a running embedded server for ``model`` (started by this or another process).
+
+    Args:
+        model: An embedded model name or alias.
+
+    Returns:
+        The server's OpenAI-compatible base URL.
+
+    Raises:
+        EmbeddedModelError: The model is unknown, or no live server for it is registered.
+    """
+    return _running_server_url(get_model_info(model).name)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -574,7 +527,7 @@ def _serve_forever(config: dict[str, Any]) -> None:
     signal.signal(signal.SIGINT, _on_signal)
     parent = int(config.get("parent_pid") or 0)
     # Exit when the parent dies, so a killed test run never leaves servers behind.
-    while not stop and (parent == 0 or _pid_alive(parent)):
+    while not stop and (parent == 0 or pid_alive(parent)):
         time.sleep(0.5)
     del server
     os._exit(0)

@@ -6,15 +6,20 @@ failed model, store or server), so existing ``except ValueError`` code keeps wor
 
 from __future__ import annotations
 
+__all__ = [
+    "CloudLocalError",
+]
+
 
 class CloudLocalError(Exception):
     """Base class of every error raised by langgraph-cloudlocal.
 
     Example:
         >>> from langgraph_cloudlocal import CloudLocalError, create_minions
+        >>> from langgraph_cloudlocal.testing import ScriptedChatModel
         >>> try:
-        ...     create_minions("ollama:qwen2.5", "openai:gpt-4o-mini", max_rounds=0)
+        ...     create_minions(ScriptedChatModel(), ScriptedChatModel(), max_rounds=0)
         ... except CloudLocalError as error:
-        ...     print(type(error).__name__)
-        InputError
+        ...     print(type(error).__name__, error)
+        InputError max_rounds must be >= 1
     """

@@ -17,12 +17,43 @@ from typing_extensions import TypedDict  # pydantic (Studio's schemas) rejects t
 
 from langgraph_cloudlocal.errors import CloudLocalError
 
+__all__ = [
+    "CLOUD_ONLY_PROMPT_OVERHEAD_TOKENS",
+    "DEFAULT_CLOUD_PRICE",
+    "DEFAULT_PRICES",
+    "FREE",
+    "ROLES",
+    "Budget",
+    "BudgetError",
+    "Price",
+    "PriceTable",
+    "RawUsage",
+    "Role",
+    "RoleUsage",
+    "TokenCounter",
+    "approx_tokens",
+    "cloud_token_counter",
+    "empty_role_usage",
+    "estimate_cloud_only",
+    "finalize_usage",
+    "merge_usage",
+    "usage_delta",
+]
+
+
 Role = Literal["local", "cloud"]
 ROLES: tuple[Role, Role] = ("local", "cloud")
 ROLE_COUNTERS = ("input_tokens", "output_tokens", "cached_tokens", "calls", "failed_calls", "seconds")
 
 
 class RoleUsage(TypedDict):
+    """The counters of one role (local or cloud) in a run.
+
+    Example:
+        >>> empty_role_usage()["calls"]
+        0
+    """
+
     input_tokens: int
     output_tokens: int
     cached_tokens: int
@@ -32,7 +63,12 @@ class RoleUsage(TypedDict):
 
 
 class RawUsage(TypedDict, total=False):
-    """What the graph state carries: counters per role, and the text of every cloud request sent."""
+    """What the graph state carries: counters per role, and the text of every cloud request sent.
+
+    Example:
+        >>> usage_delta("cloud", input_tokens=100, output_tokens=20, cloud_request="Q?")["cloud_requests"]
+        ['Q?']
+    """
 
     local: RoleUsage
     cloud: RoleUsage
@@ -42,11 +78,33 @@ class RawUsage(TypedDict, total=False):
 
 
 def empty_role_usage() -> RoleUsage:
+    """Zero counters for one role.
+
+    Returns:
+        A :class:`RoleUsage` with every counter at zero.
+
+    Example:
+        >>> empty_role_usage()["input_tokens"]
+        0
+    """
     return RoleUsage(input_tokens=0, output_tokens=0, cached_tokens=0, calls=0, failed_calls=0, seconds=0.0)
 
 
 def merge_usage(left: Mapping[str, Any] | None, right: Mapping[str, Any] | None) -> RawUsage:
-    """Reducer: add two usage dicts (either may be empty or partial)."""
+    """Add two usage dicts (either may be empty or partial): the reducer of a state's usage field.
+
+    Args:
+        left: Usage so far.
+        right: Usage to add.
+
+    Returns:
+        A new dict: role counters added, lists (cloud requests) concatenated, other numbers added.
+
+    Example:
+        >>> total = merge_usage(usage_delta("cloud", input_tokens=100), usage_delta("cloud", input_tokens=50))
+        >>> total["cloud"]["input_tokens"], total["cloud"]["calls"]
+        (150, 2)
+    """
     out: dict[str, Any] = {}
     for source in (left or {}, right or {}):
         for key, value in source.items():
@@ -71,9 +129,24 @@ def usage_delta(
     failed: bool = False,
     cloud_request: str | None = None,
 ) -> RawUsage:
-    """The usage of one model call, ready to be returned from a node under the ``usage`` key.
+    """The usage of one model call, ready to be returned from a node under its usage key.
 
-    ``cloud_request`` is the text a cloud call sent (recorded for the privacy report)."""
+    Args:
+        role: ``"local"`` or ``"cloud"``.
+        input_tokens: Prompt tokens.
+        output_tokens: Completion tokens.
+        cached_tokens: Prompt tokens served from the provider's cache.
+        seconds: Wall time of the call.
+        failed: Whether the call failed (it still counts as a call).
+        cloud_request: The text a cloud call sent, recorded for the privacy report.
+
+    Returns:
+        Usage with one call of ``role``.
+
+    Example:
+        >>> usage_delta("local", input_tokens=12, output_tokens=3)["local"]["output_tokens"]
+        3
+    """
     counters = RoleUsage(
         input_tokens=int(input_tokens),
         output_tokens=int(output_tokens),
@@ -82,7 +155,7 @@ def usage_delta(
         failed_calls=1 if failed else 0,
         seconds=float(seconds),
     )
-    delta: RawUsage = {role: counters}
+    delta: RawUsage = {"local": counters} if role == "local" else {"cloud": counters}
     if role == "cloud" and cloud_request is not None:
         delta["cloud_requests"] = [cloud_request]
     return delta
@@ -94,13 +167,33 @@ def usage_delta(
 
 @dataclass(frozen=True)
 class Price:
-    """Dollars per million tokens."""
+    """Dollars per million tokens.
+
+    Attributes:
+        input: Dollars per million prompt tokens.
+        output: Dollars per million completion tokens.
+        cached_input: Dollars per million cached prompt tokens; ``None``: the same as ``input``.
+
+    Example:
+        >>> Price(2.50, 10.00).cost(input_tokens=1000, output_tokens=200)
+        0.0045
+    """
 
     input: float
     output: float
     cached_input: float | None = None  # None: cached input tokens cost the same as input
 
     def cost(self, input_tokens: int, output_tokens: int, cached_tokens: int = 0) -> float:
+        """The dollar cost of a call.
+
+        Args:
+            input_tokens: Prompt tokens, cached ones included.
+            output_tokens: Completion tokens.
+            cached_tokens: How many of the prompt tokens were cached (at most ``input_tokens``).
+
+        Returns:
+            Dollars.
+        """
         cached = min(cached_tokens, input_tokens)
         cached_rate = self.input if self.cached_input is None else self.cached_input
         return (
@@ -129,13 +222,36 @@ DEFAULT_CLOUD_PRICE = DEFAULT_PRICES["gpt-4o"]
 
 @dataclass(frozen=True)
 class PriceTable:
-    """Prices by model name; the local role is free unless priced (energy, your own GPU)."""
+    """Prices by model name; the local role is free unless priced (energy, your own GPU).
+
+    Attributes:
+        prices: Price by lower-case model name; a dated name (``gpt-4o-2024-08-06``) takes the price
+            of its longest known prefix.
+        unknown_cloud: The price of a cloud model not in ``prices`` (default: gpt-4o's, as in the
+            Minions paper).
+        local: The price of local calls; ``None``: free.
+
+    Example:
+        >>> table = PriceTable().with_overrides({"my-model": (1.0, 2.0)})
+        >>> table.for_model("cloud", "gpt-4o-2024-08-06").input, table.for_model("cloud", "My-Model").output
+        (2.5, 2.0)
+    """
 
     prices: Mapping[str, Price] = field(default_factory=lambda: dict(DEFAULT_PRICES))
     unknown_cloud: Price = DEFAULT_CLOUD_PRICE
     local: Price | None = None  # None: local calls cost $0
 
     def for_model(self, role: Role, model_name: str) -> Price:
+        """The price of a model in a role.
+
+        Args:
+            role: ``"local"`` or ``"cloud"``.
+            model_name: The model's name, as the provider reports it.
+
+        Returns:
+            The local price (free unless set) for the local role; for the cloud, the exact name's
+            price, else the longest known prefix's, else ``unknown_cloud``.
+        """
         if role == "local":
             return self.local if self.local is not None else FREE
         name = model_name.lower()
@@ -148,6 +264,15 @@ class PriceTable:
         return self.unknown_cloud
 
     def with_overrides(self, overrides: Mapping[str, Price | tuple[float, float]]) -> PriceTable:
+        """A copy with some prices added or replaced (your contract prices, say).
+
+        Args:
+            overrides: Price by model name, as a :class:`Price` or ``(input, output)`` dollars per
+                million tokens.
+
+        Returns:
+            A new table; this one is unchanged.
+        """
         merged = dict(self.prices)
         for name, price in overrides.items():
             merged[name.lower()] = price if isinstance(price, Price) else Price(*price)
@@ -155,11 +280,23 @@ class PriceTable:
 
 
 def approx_tokens(text: str) -> int:
-    """The documented approximation used where no tokenizer is at hand: 4 characters per token."""
+    """The documented approximation used where no tokenizer is at hand: 4 characters per token.
+
+    Args:
+        text: The text to count.
+
+    Returns:
+        ``ceil(len(text) / 4)``.
+
+    Example:
+        >>> approx_tokens("hello world")
+        3
+    """
     return math.ceil(len(text) / 4)
 
 
 TokenCounter = Callable[[str], int]
+"""A function from text to its number of tokens."""
 
 # Extra input tokens of the cloud-only estimate on top of the question and the documents: the chat
 # template and a one-line instruction.
@@ -228,10 +365,25 @@ def _tiktoken_counter(model_name: str) -> tuple[TokenCounter, str] | None:
 def cloud_token_counter(
     model_name: str, base_url: str | None, *, timeout: float = 5.0
 ) -> tuple[TokenCounter, str]:
-    """The best token counter for the cloud model at hand, and its name for the usage report:
+    """The best token counter for the cloud model at hand, and its name for the usage report.
 
-    ``"llama.cpp /tokenize"`` (a llama.cpp server on loopback, e.g. the embedded stand-in), ``"tiktoken
-    <encoding>"`` (OpenAI model names, when the encoding is cached), else ``"chars/4"``.
+    Never downloads and never sends text off the machine: a llama.cpp server is asked only on loopback,
+    and tiktoken only when its encoding file is already cached.
+
+    Args:
+        model_name: The cloud model's name.
+        base_url: The cloud server's URL, if known.
+        timeout: Seconds to wait for a llama.cpp server.
+
+    Returns:
+        ``(counter, name)``: ``"llama.cpp /tokenize"`` (a llama.cpp server on loopback, e.g. the
+        embedded stand-in), ``"tiktoken <encoding>"`` (OpenAI model names, when the encoding is
+        cached), else :func:`approx_tokens` and ``"chars/4"``.
+
+    Example:
+        >>> counter, name = cloud_token_counter("my-private-model", None)
+        >>> name, counter("hello world")
+        ('chars/4', 3)
     """
     if base_url:
         counter = _llama_cpp_counter(base_url, timeout)
@@ -246,8 +398,22 @@ def cloud_token_counter(
 def estimate_cloud_only(
     question: str, documents: list[str] | tuple[str, ...], answer: str, counter: TokenCounter
 ) -> tuple[int, int]:
-    """(input, output) tokens of one cloud call that reads the question and the whole documents and
-    writes ``answer``."""
+    """The tokens of one cloud call that reads the question and the whole documents and writes ``answer``.
+
+    Args:
+        question: The question.
+        documents: The documents' texts.
+        answer: The answer the run gave.
+        counter: How to count tokens (see :func:`cloud_token_counter`).
+
+    Returns:
+        ``(input_tokens, output_tokens)``; input includes
+        :data:`CLOUD_ONLY_PROMPT_OVERHEAD_TOKENS` for the template and instruction.
+
+    Example:
+        >>> estimate_cloud_only("Q?", ["doc text"], "A", approx_tokens)
+        (53, 1)
+    """
     text = "\n\n".join([question, *documents])
     return counter(text) + CLOUD_ONLY_PROMPT_OVERHEAD_TOKENS, max(1, counter(answer) if answer else 1)
 
@@ -271,15 +437,39 @@ def finalize_usage(
     the answer — what the same question would cost without the local model; ``cloud_only_method`` says
     how its tokens were counted. A run of the cloud-only yardstick itself (``cloud_only_run``) that made
     cloud calls is its own estimate: its ``cost_reduction`` is exactly 1.
+
+    Args:
+        raw: The run's raw usage (:class:`RawUsage`).
+        local_model: The local model's name.
+        cloud_model: The cloud model's name (for its price).
+        prices: Prices; default :class:`PriceTable`.
+        cloud_only_input_tokens: Input tokens of the cloud-only estimate.
+        cloud_only_output_tokens: Output tokens of the cloud-only estimate.
+        cloud_only_method: How those were counted.
+        documents: The documents' texts, for the privacy report.
+        cloud_only_run: Whether this run is the cloud-only yardstick.
+
+    Returns:
+        The usage report: per-role counters with ``model`` and ``cost_usd``, ``cloud_cost_usd``,
+        ``cloud_only_cost_usd``, ``cost_reduction`` (cloud-only cost / cloud cost, ``None`` when
+        the cloud cost nothing), the estimate's description, and the privacy fields.
+
+    Example:
+        >>> usage = finalize_usage(usage_delta("cloud", input_tokens=1000, output_tokens=100),
+        ...                        local_model="smollm2", cloud_model="gpt-4o",
+        ...                        cloud_only_input_tokens=20000, cloud_only_output_tokens=100)
+        >>> usage["cloud_cost_usd"], usage["cloud_only_cost_usd"], round(usage["cost_reduction"], 1)
+        (0.0035, 0.051, 14.6)
     """
     from langgraph_cloudlocal.privacy import measure_privacy
 
     prices = prices or PriceTable()
     merged = merge_usage(raw, {})
     out: dict[str, Any] = {}
-    for role, name in (("local", local_model), ("cloud", cloud_model)):
-        counters = dict(merged.get(role) or empty_role_usage())
-        price = prices.for_model(role, name)  # type: ignore[arg-type]
+    models: tuple[tuple[Role, str], ...] = (("local", local_model), ("cloud", cloud_model))
+    for role, name in models:
+        counters: dict[str, Any] = dict(merged.get(role) or empty_role_usage())
+        price = prices.for_model(role, name)
         counters["model"] = name
         counters["cost_usd"] = price.cost(
             counters["input_tokens"], counters["output_tokens"], counters["cached_tokens"]
@@ -322,7 +512,21 @@ class BudgetError(CloudLocalError, ValueError):
 
 @dataclass(frozen=True)
 class Budget:
-    """Per-run caps on the cloud. ``None`` means no cap."""
+    """Per-run caps on the cloud. ``None`` means no cap.
+
+    Attributes:
+        max_cloud_tokens: Cap on cloud input plus output tokens.
+        max_cloud_usd: Cap on cloud dollars.
+        max_cloud_calls: Cap on cloud calls.
+
+    Raises:
+        BudgetError: A cap is negative, NaN or not a number.
+
+    Example:
+        >>> budget = Budget(max_cloud_calls=1)
+        >>> budget.refusal(usage_delta("cloud", input_tokens=10), next_input_tokens=5, cloud_price=Price(2.5, 10))
+        'cloud call cap reached (1 of 1 calls made)'
+    """
 
     max_cloud_tokens: int | None = None
     max_cloud_usd: float | None = None
@@ -337,6 +541,7 @@ class Budget:
 
     @property
     def unlimited(self) -> bool:
+        """True when no cap is set."""
         return self.max_cloud_tokens is None and self.max_cloud_usd is None and self.max_cloud_calls is None
 
     def refusal(
@@ -350,6 +555,14 @@ class Budget:
 
         Checked before every cloud call: the call is refused when what has been spent plus the next
         prompt already reaches a cap, so a run overshoots a cap by at most one call's output.
+
+        Args:
+            spent: The run's usage so far.
+            next_input_tokens: About how many tokens the next prompt has.
+            cloud_price: The cloud model's price, for the dollar cap.
+
+        Returns:
+            The reason, in words, or ``None`` when the call fits.
         """
         cloud = merge_usage(spent, {}).get("cloud") or empty_role_usage()
         if self.max_cloud_calls is not None and cloud["calls"] + 1 > self.max_cloud_calls:
@@ -371,7 +584,14 @@ class Budget:
         return None
 
     def merged_with(self, other: Budget | None) -> Budget:
-        """The stricter of two budgets, cap by cap (build-time budget and per-run context)."""
+        """The stricter of two budgets, cap by cap (build-time budget and per-run context).
+
+        Args:
+            other: The other budget, or ``None``.
+
+        Returns:
+            A budget with the smaller of each pair of caps (a cap set on one side only is kept).
+        """
         if other is None:
             return self
 

@@ -32,6 +32,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 
 from langgraph_cloudlocal.errors import CloudLocalError
+from langgraph_cloudlocal.running_servers import running_server_url
 
 Role = Literal["local", "cloud"]
 
@@ -63,13 +64,16 @@ class ResolvedModel:
     base_url: str | None = None
     spec: str | None = None
 
-    def describe(self) -> str:
-        where = f" at {self.base_url}" if self.base_url else ""
-        return f"{self.role} model '{self.model_name}'{where}"
-
 
 def model_name_of(model: BaseChatModel) -> str:
-    """Best-effort model name of any chat model (used for pricing and messages)."""
+    """Best-effort model name of any chat model (used for pricing and messages).
+
+    Args:
+        model: Any chat model.
+
+    Returns:
+        Its ``model_name`` / ``model`` / ``model_id``, else its class name.
+    """
     for attr in ("model_name", "model", "model_id"):
         value = getattr(model, attr, None)
         if isinstance(value, str) and value:
@@ -78,6 +82,14 @@ def model_name_of(model: BaseChatModel) -> str:
 
 
 def base_url_of(model: BaseChatModel) -> str | None:
+    """Best-effort server URL of any chat model.
+
+    Args:
+        model: Any chat model.
+
+    Returns:
+        Its server URL (``openai_api_base`` / ``base_url``), or None.
+    """
     for attr in ("openai_api_base", "base_url"):
         value = getattr(model, attr, None)
         if isinstance(value, str) and value:
@@ -94,6 +106,14 @@ REQUEST_TIMEOUT_ENV = "CLOUDLOCAL_REQUEST_TIMEOUT"
 
 
 def request_timeout() -> float:
+    """Seconds one request to a model server may take.
+
+    Returns:
+        ``$CLOUDLOCAL_REQUEST_TIMEOUT`` in seconds, else 300.
+
+    Raises:
+        ModelSpecError: The variable is not a number above 0.
+    """
     value = os.environ.get(REQUEST_TIMEOUT_ENV)
     if not value:
         return DEFAULT_REQUEST_TIMEOUT_S
@@ -138,6 +158,22 @@ def resolve_model(spec: str | BaseChatModel | None, role: Role, **model_kwargs: 
     """Build the chat model for ``role`` from ``spec`` (or from the environment when ``spec`` is None).
 
     ``model_kwargs`` are passed to the chat model's constructor (e.g. ``temperature=0``, ``timeout=60``).
+
+    Args:
+        spec: A chat model, a spec string (see the module docstring), or None for the role's variable.
+        role: ``"local"`` or ``"cloud"`` (which API key an ``openai-compatible:`` server gets).
+        **model_kwargs: Passed to the chat model's constructor.
+
+    Returns:
+        The :class:`ResolvedModel`: the chat model, its name and URL.
+
+    Raises:
+        ModelSpecError: The spec cannot be read, or a key or variable it needs is missing.
+        EmbeddedModelError: An ``embedded:NAME`` model is not being served.
+
+    Example:
+        >>> resolve_model("ollama:llama3.2:3b", "local").model_name
+        'llama3.2:3b'
     """
     if role not in ROLE_ENV_VARS:
         raise ModelSpecError(f"role must be 'local' or 'cloud', got {role!r}")
@@ -193,8 +229,6 @@ def resolve_model(spec: str | BaseChatModel | None, role: Role, **model_kwargs: 
             )
         return ResolvedModel(role, model, name, ",".join(url_list), spec)
     if kind == "embedded":
-        from langgraph_cloudlocal.embedded import running_server_url
-
         url = running_server_url(rest)
         model = _openai_chat(rest, url, None, **model_kwargs)
         return ResolvedModel(role, model, rest, url, spec)

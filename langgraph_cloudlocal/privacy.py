@@ -27,6 +27,15 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+__all__ = [
+    "PRIVACY_MEASURE",
+    "VERBATIM_RUN_CHARS",
+    "PrivacyReport",
+    "measure_privacy",
+    "sensitive_values",
+]
+
+
 VERBATIM_RUN_CHARS = 40
 
 PRIVACY_MEASURE = (
@@ -62,6 +71,17 @@ def sensitive_values(documents: Iterable[str]) -> set[str]:
 
     It over-counts (a capitalised heading) rather than under-counts; what matters is that the same rule
     is applied to every protocol, with cloud-only as the reference where every value is sent.
+
+    Args:
+        documents: The documents' texts.
+
+    Returns:
+        The distinct values found.
+
+    Example:
+        >>> sorted(sensitive_values(["Invoice INV-2024-0042 for 7,300 crowns went to Ottoline Varga "
+        ...                          "at ovarga@example.org."]))
+        ['7,300', 'INV-2024-0042', 'Ottoline Varga', 'ovarga@example.org']
     """
     values: set[str] = set()
     for text in documents:
@@ -94,7 +114,20 @@ def _appears(value: str, text: str) -> bool:
 
 @dataclass(frozen=True)
 class PrivacyReport:
-    """What of the documents the cloud requests carried (counts only)."""
+    """What of the documents the cloud requests carried (counts only); see the module docs.
+
+    Attributes:
+        private_chars_to_cloud: Distinct document characters that reached the cloud verbatim.
+        quoted_chars_to_cloud: Request characters repeating the documents, summed over requests.
+        sensitive_values_to_cloud: Sensitive values (:func:`sensitive_values`) found in some request.
+        sensitive_values_total: Sensitive values in the documents.
+        cloud_requests: Cloud requests measured.
+
+    Example:
+        >>> report = measure_privacy(["Who is Ottoline Varga?"], ["Ottoline Varga paid 7,300 crowns."])
+        >>> report.sensitive_values_to_cloud, report.sensitive_values_total
+        (1, 2)
+    """
 
     private_chars_to_cloud: int
     quoted_chars_to_cloud: int
@@ -103,6 +136,11 @@ class PrivacyReport:
     cloud_requests: int
 
     def as_usage(self) -> dict[str, int | str]:
+        """The report as the privacy fields of a protocol's ``usage`` output.
+
+        Returns:
+            The counts under their ``usage`` names, plus ``privacy_measure`` (how they were measured).
+        """
         return {
             "private_chars_to_cloud": self.private_chars_to_cloud,
             "quoted_chars_to_cloud": self.quoted_chars_to_cloud,
@@ -127,7 +165,23 @@ def _covered(length: int, starts: Iterable[int], run: int) -> int:
 def measure_privacy(
     requests: Sequence[str], documents: Sequence[str], *, run: int = VERBATIM_RUN_CHARS
 ) -> PrivacyReport:
-    """Compare the cloud requests of a run with its documents (see the module docstring)."""
+    """Compare the cloud requests of a run with its documents (see the module docs for the measures).
+
+    Args:
+        requests: The text of every cloud request sent (all messages, every attempt).
+        documents: The documents' texts.
+        run: The shortest verbatim run of document characters that counts as sent.
+
+    Returns:
+        The counts; never the values or the text themselves.
+
+    Example:
+        >>> document = "Invoice INV-2024-0042 for 7,300 crowns was sent to Ottoline Varga."
+        >>> measure_privacy(["Summarise the invoice."], [document]).private_chars_to_cloud
+        0
+        >>> measure_privacy([f"Summarise: {document}"], [document]).private_chars_to_cloud == len(document)
+        True
+    """
     values = sensitive_values(documents)
     joined = "\n\x00\n".join(requests)  # NUL never occurs in a document: no value spans two requests
     values_sent = sum(1 for value in values if _appears(value, joined))

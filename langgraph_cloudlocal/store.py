@@ -42,26 +42,48 @@ import uuid
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import urlparse
 
-from langgraph_cloudlocal.documents import Chunk, Document, iter_chunks, load_document, resolve_chunking
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document as LangChainDocument
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict, Field
+
+from langgraph_cloudlocal.documents import (
+    Chunk,
+    Document,
+    DocumentSource,
+    _iter_loaded,
+    iter_chunks,
+    resolve_chunking,
+)
 from langgraph_cloudlocal.embeddings import MINILM_NAME, resolve_embeddings
 from langgraph_cloudlocal.embeddings import embedding_name as _embedding_name_of
 from langgraph_cloudlocal.errors import CloudLocalError
+from langgraph_cloudlocal.timing import busy
+
+if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
 
 __all__ = [
     "CHUNK_STORE_ENV",
+    "EmbeddingSpec",
     "default_store_location",
     "open_chunk_store",
     "LEXICAL_TERM_LIMIT",
     "ChunkStore",
+    "ChunkStoreRetriever",
     "EmbeddingMismatchError",
     "StoreError",
     "exact_terms",
 ]
 
 logger = logging.getLogger(__name__)
+
+EmbeddingSpec: TypeAlias = "Embeddings | str | Callable[[list[str]], Any] | None"
+"""An embedding as :class:`ChunkStore` takes it: ``None`` or ``"minilm"`` (the offline default),
+``"ollama:MODEL"``, any LangChain ``Embeddings``, or a function from texts to vectors."""
 
 LEXICAL_TERM_LIMIT = 200
 """A lexical term held by more chunks than this is too common to rank with."""
@@ -145,10 +167,11 @@ def _embed_array(embeddings: Any, texts: list[str]) -> Any:
     """Embed with whatever API is fastest, and check the result before it reaches Chroma."""
     import numpy as np
 
-    if hasattr(embeddings, "embed_array"):
-        vectors = np.asarray(embeddings.embed_array(texts), dtype=np.float32)
-    else:
-        vectors = np.asarray(embeddings.embed_documents(texts), dtype=np.float32)
+    with busy("embedding"):
+        if hasattr(embeddings, "embed_array"):
+            vectors = np.asarray(embeddings.embed_array(texts), dtype=np.float32)
+        else:
+            vectors = np.asarray(embeddings.embed_documents(texts), dtype=np.float32)
     if vectors.ndim != 2 or vectors.shape[0] != len(texts) or vectors.shape[1] == 0:
         raise StoreError(
             f"{_embedding_name_of(embeddings)} returned vectors of shape {vectors.shape} for {len(texts)} texts"
@@ -162,7 +185,8 @@ def _embed_query(embeddings: Any, query: str) -> Any:
     """Embed a query with ``embed_query``: some models embed queries and documents differently."""
     import numpy as np
 
-    vector = np.asarray(embeddings.embed_query(query), dtype=np.float32)
+    with busy("embedding"):
+        vector = np.asarray(embeddings.embed_query(query), dtype=np.float32)
     if vector.ndim != 1 or vector.shape[0] == 0 or not np.isfinite(vector).all():
         raise StoreError(f"{_embedding_name_of(embeddings)} returned an unusable query vector {vector.shape}")
     return vector[None, :]
@@ -190,7 +214,19 @@ _TERM = re.compile(r"[\w][\w'’.,/:&-]*[\w]|\w")
 
 
 def exact_terms(query: str, limit: int = 8) -> list[str]:
-    """Terms of ``query`` worth matching verbatim: quoted phrases, numbers, codes and names."""
+    """Terms of a query worth matching verbatim: quoted phrases, numbers, codes and names.
+
+    Args:
+        query: The question or search text.
+        limit: At most this many terms.
+
+    Returns:
+        The terms, quoted phrases first, without repeats.
+
+    Example:
+        >>> exact_terms('What did Zebulon pay for part XK-47 on 2021-05-03, and who wrote "the blue ledger"?')
+        ['the blue ledger', 'Zebulon', 'XK-47', '2021-05-03']
+    """
     terms: list[str] = []
     for match in _QUOTED.finditer(query):
         phrase = next(g for g in match.groups() if g)
@@ -220,6 +256,32 @@ class ChunkStore:
 
     Build it with :meth:`persistent` (embedded, on disk), :meth:`in_memory` (embedded, gone when
     the store is), or :meth:`server` (a ``chroma run`` server over HTTP); all three behave the same.
+    Pass it to a protocol as ``chunk_store=``; use :meth:`as_retriever` where LangChain code wants a
+    retriever. The constructor takes a Chroma client for cases the three do not cover.
+
+    Args:
+        client: A Chroma client (``chromadb.PersistentClient``, ``HttpClient``, ...).
+        collection: The collection holding this corpus (3-512 letters, digits, ``.``, ``_``, ``-``).
+        embedding: The embedding: ``None`` or ``"minilm"`` (the offline MiniLM, pulled once with
+            ``cloudlocal pull embeddings``), ``"ollama:MODEL"``, or any LangChain ``Embeddings``.
+        embedding_name: The name recorded in the collection; by default derived from the embedding.
+        batch_size: Chunks embedded and written at a time (capped by the client's maximum).
+        location: Where the data lives, for messages.
+        on_close: Called once by :meth:`close`.
+
+    Raises:
+        ValueError: A collection name Chroma refuses, or ``batch_size`` below 1.
+        EmbeddingMismatchError: The collection holds vectors of another embedding.
+        EmbeddingModelError: The default MiniLM is not pulled.
+
+    Example:
+        >>> from langchain_core.embeddings import DeterministicFakeEmbedding
+        >>> store = ChunkStore.in_memory(embedding=DeterministicFakeEmbedding(size=16))
+        >>> store.add_documents(["The ledger was signed by Zebulon Quartermaine.", "Apples and pears."])
+        ['text-a54ae06c3e91', 'text-fc1791902420']
+        >>> store.search("Who signed for Zebulon?", k=1)[0].text
+        'The ledger was signed by Zebulon Quartermaine.'
+        >>> store.close()
     """
 
     def __init__(
@@ -227,7 +289,7 @@ class ChunkStore:
         client: Any,
         collection: str = "corpus",
         *,
-        embedding: Any = None,
+        embedding: EmbeddingSpec = None,
         embedding_name: str | None = None,
         batch_size: int = 256,
         location: str = "",
@@ -260,11 +322,31 @@ class ChunkStore:
         path: str | os.PathLike[str] = "./chunks",
         collection: str = "corpus",
         *,
-        embedding: Any = None,
+        embedding: EmbeddingSpec = None,
         embedding_name: str | None = None,
         batch_size: int = 256,
     ) -> ChunkStore:
-        """An embedded Chroma (``PersistentClient``) storing its data in the folder ``path``."""
+        """A store in an embedded Chroma (``PersistentClient``) keeping its data in a folder.
+
+        Args:
+            path: The folder (created if missing).
+            collection: The collection holding this corpus.
+            embedding: The embedding: ``None`` or ``"minilm"`` (the offline MiniLM, pulled once with
+                ``cloudlocal pull embeddings``), ``"ollama:MODEL"``, or any LangChain ``Embeddings``.
+            embedding_name: The name recorded in the collection; by default derived from the embedding.
+            batch_size: Chunks embedded and written at a time (capped by the client's maximum).
+
+        Returns:
+            The store.
+
+        Raises:
+            StoreError: ``path`` is a file.
+            EmbeddingMismatchError: The collection holds vectors of another embedding.
+            EmbeddingModelError: The default MiniLM is not pulled (checked before the folder is made).
+
+        Example:
+            >>> store = ChunkStore.persistent("./chunks")  # doctest: +SKIP
+        """
         import chromadb
 
         folder = Path(path).expanduser()
@@ -288,7 +370,7 @@ class ChunkStore:
         cls,
         collection: str = "corpus",
         *,
-        embedding: Any = None,
+        embedding: EmbeddingSpec = None,
         embedding_name: str | None = None,
         batch_size: int = 256,
     ) -> ChunkStore:
@@ -296,6 +378,22 @@ class ChunkStore:
 
         Chroma keeps one in-memory system per process, so each store gets its own database in it:
         two in-memory stores never see each other's chunks.
+
+        Args:
+            collection: The collection holding this corpus.
+            embedding: The embedding: ``None`` or ``"minilm"`` (the offline MiniLM, pulled once with
+                ``cloudlocal pull embeddings``), ``"ollama:MODEL"``, or any LangChain ``Embeddings``.
+            embedding_name: The name recorded in the collection; by default derived from the embedding.
+            batch_size: Chunks embedded and written at a time (capped by the client's maximum).
+
+        Returns:
+            The store.
+
+        Example:
+            >>> from langchain_core.embeddings import DeterministicFakeEmbedding
+            >>> with ChunkStore.in_memory(embedding=DeterministicFakeEmbedding(size=8)) as store:
+            ...     store.count()
+            0
         """
         import chromadb
 
@@ -331,12 +429,32 @@ class ChunkStore:
         url: str = "http://127.0.0.1:8000",
         collection: str = "corpus",
         *,
-        embedding: Any = None,
+        embedding: EmbeddingSpec = None,
         embedding_name: str | None = None,
         headers: dict[str, str] | None = None,
         batch_size: int = 256,
     ) -> ChunkStore:
-        """A Chroma server (``chroma run --path DIR --host 127.0.0.1 --port 8000``) over HTTP."""
+        """A store on a Chroma server (``chroma run --path DIR --host 127.0.0.1 --port 8000``) over HTTP.
+
+        Args:
+            url: The server, ``http(s)://HOST:PORT``.
+            collection: The collection holding this corpus.
+            embedding: The embedding: ``None`` or ``"minilm"`` (the offline MiniLM, pulled once with
+                ``cloudlocal pull embeddings``), ``"ollama:MODEL"``, or any LangChain ``Embeddings``.
+            embedding_name: The name recorded in the collection; by default derived from the embedding.
+            headers: HTTP headers for every request (e.g. an auth token).
+            batch_size: Chunks embedded and written at a time (capped by the client's maximum).
+
+        Returns:
+            The store.
+
+        Raises:
+            ValueError: ``url`` is not ``http(s)://HOST:PORT``.
+            StoreError: No Chroma server answers there.
+
+        Example:
+            >>> store = ChunkStore.server("http://127.0.0.1:8000", collection="team")  # doctest: +SKIP
+        """
         import chromadb
 
         parsed = urlparse(url if "://" in url else f"http://{url}")
@@ -413,11 +531,7 @@ class ChunkStore:
 
     def add_documents(
         self,
-        documents: str
-        | os.PathLike[str]
-        | bytes
-        | Document
-        | Iterable[str | os.PathLike[str] | bytes | Document],
+        documents: DocumentSource | Iterable[DocumentSource],
         *,
         chunking: str = "chars",
         chunk_size: int | None = None,
@@ -426,21 +540,36 @@ class ChunkStore:
         max_chars: int | None = None,
         **load_options: Any,
     ) -> list[str]:
-        """Chunk, embed and store documents; return their ids, in order.
+        """Chunk, embed and store documents.
 
-        ``documents`` are paths, strings of text, bytes or :class:`Document` objects (one or many).
         All are loaded and checked before anything is written. Idempotent: chunks already stored
         (same id, i.e. same document, position and text) are skipped, so re-ingesting costs only the
         chunking. When a document is ingested with a different chunking, its old chunks are replaced.
-        Large files stream: chunks are embedded and written ``batch_size`` at a time. ``max_chars``
-        refuses any document longer than that before embedding starts. ``load_options`` go to
-        :func:`~langgraph_cloudlocal.documents.load_document` (``encoding``, ``password``, ``kind``).
+        Large files stream: chunks are embedded and written ``batch_size`` at a time.
+        :attr:`last_ingest` then says how many chunks were made, embedded and replaced.
+
+        Args:
+            documents: One or many paths, strings of text, bytes, :class:`Document` objects,
+                LangChain ``Document`` objects or LangChain loaders (one document per source).
+            chunking: The chunking strategy (see :mod:`langgraph_cloudlocal.documents`).
+            chunk_size: The chunk size; default per strategy.
+            overlap: The overlap; default per strategy.
+            tokenizer: For ``chunking="tokens"``: a tokenizer or span function.
+            max_chars: Refuse any document longer than this, before embedding starts.
+            **load_options: For :func:`~langgraph_cloudlocal.documents.load_document`: ``encoding``,
+                ``password``, ``kind``, ``metadata``, ``name``.
+
+        Returns:
+            The documents' ids, in order.
+
+        Raises:
+            DocumentError: A document cannot be loaded (nothing is written).
+            ValueError: A bad chunking strategy, size or overlap.
+            StoreError: A document is over ``max_chars``, or Chroma refuses the chunks.
         """
         self._check_open()
         resolve_chunking(chunking, chunk_size, overlap)  # a bad strategy fails before any loading
-        if isinstance(documents, str | bytes | bytearray | os.PathLike | Document):
-            documents = [documents]
-        docs = [load_document(d, **load_options) for d in documents]
+        docs = list(_iter_loaded(documents, load_options, expand_folders=False))
         if max_chars is not None:
             for doc in docs:
                 if doc.char_count > max_chars:
@@ -507,7 +636,14 @@ class ChunkStore:
             ) from exc
 
     def delete_document(self, document_id: str) -> int:
-        """Remove a document's chunks; return how many there were."""
+        """Remove a document's chunks.
+
+        Args:
+            document_id: The document's id.
+
+        Returns:
+            How many chunks were removed (0 for an unknown id).
+        """
         self._check_open()
         ids = self._collection.get(where={"document_id": document_id}, include=[])["ids"]
         if ids:
@@ -517,7 +653,14 @@ class ChunkStore:
     # ---------------------------------------------------------------- reading
 
     def count(self, document_ids: Sequence[str] | None = None) -> int:
-        """Number of chunks, in all documents or only in ``document_ids``."""
+        """Number of chunks.
+
+        Args:
+            document_ids: Count only the chunks of these documents (all when ``None``).
+
+        Returns:
+            The number of chunks.
+        """
         self._check_open()
         if document_ids is None:
             return int(self._collection.count())
@@ -526,7 +669,11 @@ class ChunkStore:
         return len(self._collection.get(where=_document_filter(document_ids), include=[])["ids"])
 
     def document_ids(self) -> list[str]:
-        """Ids of the documents in the store, sorted."""
+        """Ids of the documents in the store.
+
+        Returns:
+            The ids, sorted.
+        """
         self._check_open()
         ids: set[str] = set()
         for _, _, metadata in self._iterate(None, with_text=False):
@@ -534,8 +681,15 @@ class ChunkStore:
         return sorted(ids)
 
     def get_chunks(self, document_ids: Sequence[str] | None = None) -> list[Chunk]:
-        """All chunks (of ``document_ids`` if given), grouped by document in the order given (else by
-        id), in position order within each."""
+        """All chunks, or all chunks of some documents.
+
+        Args:
+            document_ids: Only these documents' chunks (all when ``None``).
+
+        Returns:
+            The chunks grouped by document in the order given (else by id), in position order within
+            each.
+        """
         self._check_open()
         if document_ids is not None and not document_ids:
             return []
@@ -574,9 +728,22 @@ class ChunkStore:
 
         Dense retrieval always runs; with ``lexical=True`` exact terms of the query (numbers, codes,
         names, quoted phrases) are also looked up verbatim and the two rankings are fused (see the
-        module docs). ``chunk.score`` is the fused score (higher is better); ``chunk.metadata`` gains
-        ``retrieval`` (``"dense"``, ``"lexical"`` or ``"dense+lexical"``) and ``distance`` (cosine
-        distance, for dense hits).
+        module docs).
+
+        Args:
+            query: The question or search text.
+            k: How many chunks to return.
+            document_ids: Search only these documents (all when ``None``).
+            lexical: Also match the query's exact terms verbatim and fuse the rankings.
+
+        Returns:
+            Up to ``k`` chunks, best first. ``chunk.score`` is the fused score (higher is better);
+            ``chunk.metadata`` gains ``retrieval`` (``"dense"``, ``"lexical"`` or ``"dense+lexical"``)
+            and ``distance`` (cosine distance, for dense hits).
+
+        Raises:
+            ValueError: An empty query, or ``k`` below 1.
+            StoreError: The store is closed.
         """
         self._check_open()
         if not isinstance(query, str) or not query.strip():
@@ -636,8 +803,19 @@ class ChunkStore:
     def chunks_containing(
         self, phrase: str, document_ids: Sequence[str] | None = None, limit: int | None = None
     ) -> list[Chunk]:
-        """Every chunk whose text contains ``phrase`` verbatim (case-sensitive, Chroma's
-        ``$contains``), in document order; at most ``limit`` when given."""
+        """Every chunk whose text contains a phrase verbatim (case-sensitive, Chroma's ``$contains``).
+
+        Args:
+            phrase: The text to find.
+            document_ids: Only in these documents (all when ``None``).
+            limit: At most this many chunks.
+
+        Returns:
+            The chunks, in document and position order.
+
+        Raises:
+            ValueError: An empty phrase.
+        """
         self._check_open()
         if not isinstance(phrase, str) or not phrase.strip():
             raise ValueError("chunks_containing needs a non-empty phrase")
@@ -684,6 +862,57 @@ class ChunkStore:
         }
         return sorted(hits.values(), key=lambda c: (-scores[c.id], c.document_id, c.position))
 
+    def as_retriever(
+        self,
+        *,
+        k: int = 4,
+        document_ids: Sequence[str] | None = None,
+        lexical: bool = True,
+        search_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> ChunkStoreRetriever:
+        """This store as a LangChain retriever, for chains and agents that take a ``BaseRetriever``.
+
+        The retriever runs :meth:`search` and returns each chunk as a LangChain ``Document`` (see
+        :meth:`~langgraph_cloudlocal.documents.Chunk.to_langchain`), best first.
+
+        Args:
+            k: How many chunks each query returns.
+            document_ids: Search only these documents (all when ``None``).
+            lexical: Also match the query's exact terms verbatim (see :meth:`search`).
+            search_kwargs: The same three settings as a dict, as ``VectorStore.as_retriever`` takes
+                them (``{"k": 8}``); they override the keyword arguments.
+            **kwargs: Other ``BaseRetriever`` fields: ``tags``, ``metadata``, ``name``.
+
+        Returns:
+            A :class:`ChunkStoreRetriever` over this store.
+
+        Raises:
+            ValueError: ``k`` is not a positive integer, or ``search_kwargs`` has an unknown key.
+
+        Example:
+            >>> from langchain_core.embeddings import DeterministicFakeEmbedding
+            >>> store = ChunkStore.in_memory(embedding=DeterministicFakeEmbedding(size=16))
+            >>> store.add_documents(["The ledger was signed by Zebulon Quartermaine.", "Apples and pears."])
+            ['text-a54ae06c3e91', 'text-fc1791902420']
+            >>> retriever = store.as_retriever(k=1)
+            >>> [(d.page_content, d.metadata["document_id"]) for d in retriever.invoke("Who is Zebulon?")]
+            [('The ledger was signed by Zebulon Quartermaine.', 'text-a54ae06c3e91')]
+            >>> store.close()
+        """
+        settings: dict[str, Any] = {"k": k, "document_ids": document_ids, "lexical": lexical}
+        unknown = set(search_kwargs or {}) - set(settings)
+        if unknown:
+            raise ValueError(
+                f"unknown search_kwargs {sorted(unknown)}; ChunkStore searches take k, document_ids, lexical"
+            )
+        settings.update(search_kwargs or {})
+        if not isinstance(settings["k"], int) or isinstance(settings["k"], bool) or settings["k"] < 1:
+            raise ValueError(f"k must be a positive integer, got {settings['k']!r}")
+        if settings["document_ids"] is not None:
+            settings["document_ids"] = list(settings["document_ids"])
+        return ChunkStoreRetriever(store=self, **settings, **kwargs)
+
     # ---------------------------------------------------------------- lifecycle
 
     def _check_open(self) -> None:
@@ -711,13 +940,54 @@ class ChunkStore:
         )
 
 
+class ChunkStoreRetriever(BaseRetriever):
+    """A LangChain retriever over a :class:`ChunkStore`; build it with :meth:`ChunkStore.as_retriever`.
+
+    ``ChunkStore`` is not itself a LangChain ``VectorStore``: its ``search`` (hybrid dense + lexical,
+    returning :class:`~langgraph_cloudlocal.documents.Chunk` objects) and ``add_documents`` (which
+    chunks whole documents and returns document ids) would clash with ``VectorStore``'s methods of
+    the same names. A retriever is the LangChain interface that fits what the store does.
+
+    Example:
+        >>> retriever = store.as_retriever(k=3, document_ids=["report-1a2b3c4d5e6f"])  # doctest: +SKIP
+        >>> docs = retriever.invoke("total revenue in 2023")  # doctest: +SKIP
+        >>> docs[0].metadata["document_id"], docs[0].metadata["score"]  # doctest: +SKIP
+        ('report-1a2b3c4d5e6f', 0.032)
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    store: ChunkStore
+    """The store searched."""
+    k: int = Field(default=4, ge=1)
+    """How many chunks each query returns."""
+    document_ids: list[str] | None = None
+    """Search only these documents (all when ``None``)."""
+    lexical: bool = True
+    """Also match the query's exact terms verbatim."""
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[LangChainDocument]:
+        chunks = self.store.search(query, k=self.k, document_ids=self.document_ids, lexical=self.lexical)
+        return [chunk.to_langchain() for chunk in chunks]
+
+
 CHUNK_STORE_ENV = "CLOUDLOCAL_CHUNK_STORE"
 
 
 def default_store_location() -> str:
-    """Where the CLI, ``cloudlocal eval`` and the ``langgraph dev`` graphs keep chunks when told nothing:
-    ``$CLOUDLOCAL_CHUNK_STORE``, else a persistent store in the user cache (so a second question on the
-    same document does not embed it again)."""
+    """Where the CLI, ``cloudlocal eval`` and the ``langgraph dev`` graphs keep chunks when told nothing.
+
+    Returns:
+        ``$CLOUDLOCAL_CHUNK_STORE``, else the folder ``chunks`` in ``$CLOUDLOCAL_CACHE_DIR`` or
+        ``~/.cache/langgraph-cloudlocal`` (so a second question on the same document does not embed
+        it again).
+
+    Example:
+        >>> default_store_location()  # doctest: +SKIP
+        '/home/me/.cache/langgraph-cloudlocal/chunks'
+    """
     given = os.environ.get(CHUNK_STORE_ENV, "").strip()
     if given:
         return given
@@ -735,6 +1005,18 @@ def open_chunk_store(location: str | None = None, collection: str = "corpus") ->
     * ``"memory"``: an in-memory store, gone with the process;
     * ``http://HOST:PORT`` (or https): a Chroma server (``chroma run``);
     * anything else: a folder for an embedded, persistent Chroma.
+
+    Args:
+        location: As above.
+        collection: The collection holding the corpus.
+
+    Returns:
+        The store, or ``None`` for ``"none"``.
+
+    Example:
+        >>> open_chunk_store("none") is None
+        True
+        >>> store = open_chunk_store("http://127.0.0.1:8000", collection="team")  # doctest: +SKIP
     """
     location = (location or "").strip() or default_store_location()
     if location.lower() == "none":

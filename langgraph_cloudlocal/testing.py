@@ -14,7 +14,14 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
+__all__ = [
+    "Responder",
+    "ScriptedChatModel",
+]
+
+
 Responder = Callable[[list[BaseMessage]], str]
+"""A function from the messages of a call to the reply text."""
 
 
 def _text(messages: Sequence[BaseMessage]) -> str:
@@ -26,6 +33,22 @@ class ScriptedChatModel(BaseChatModel):
 
     Usage is reported as ``len(text) // 4`` tokens (at least 1) each way, so tests can predict totals.
     ``error`` (an exception instance) is raised on every call instead, to simulate a dead server.
+
+    Attributes:
+        replies: Replies used in turn; the last one repeats once the list is used up.
+        responder: Instead of ``replies``, a function ``messages -> reply`` (for concurrent calls
+            whose order is not fixed).
+        model_name: The model name reported (and priced) in usage.
+        error: An exception raised by every call.
+        logprob: When set, each reply carries per-token log-probabilities of this value.
+
+    Example:
+        >>> from langgraph_cloudlocal.testing import ScriptedChatModel
+        >>> model = ScriptedChatModel(replies=["first", "second"])
+        >>> model.invoke("hello").content, model.invoke("again").content, model.invoke("more").content
+        ('first', 'second', 'second')
+        >>> model.calls[0]["prompt"], model.invoke("x").usage_metadata["input_tokens"]
+        ('hello', 1)
     """
 
     replies: list[str] = []
@@ -43,7 +66,11 @@ class ScriptedChatModel(BaseChatModel):
 
     @property
     def calls(self) -> list[dict[str, Any]]:
-        """Every call made: {"prompt": text, "kwargs": bound options, "reply": text}."""
+        """Every call made, in order.
+
+        Returns:
+            ``{"prompt": text, "kwargs": bound options, "reply": text}`` per call.
+        """
         return list(self._calls)
 
     def _next_reply(self, messages: list[BaseMessage]) -> str:

@@ -41,25 +41,22 @@ import json
 import math
 import os
 import re
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from langgraph_cloudlocal.decisions import summarize_decisions
+from langgraph_cloudlocal.evaluation.datasets import EvalItem, load_dataset, parse_item
+from langgraph_cloudlocal.evaluation.runner import run_items
 from langgraph_cloudlocal.prompts import adaswitch as prompts
-
-if TYPE_CHECKING:
-    from langgraph_cloudlocal.evaluation.datasets import EvalItem
-    from langgraph_cloudlocal.protocols.common import ModelSpec
+from langgraph_cloudlocal.running import JsonlWriter, ModelArg, append_line, read_jsonl
 
 TRAJECTORY_SCHEMA = "cloudlocal.adaswitch.trajectory/1"
 DEFAULT_THRESHOLDS: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
-ItemsLike = str | Path | Iterable["Mapping[str, Any] | EvalItem"]
+ItemsLike = str | Path | Iterable[Mapping[str, Any] | EvalItem]
 Progress = Callable[[str], None]
 
 
@@ -72,9 +69,16 @@ def load_items(items: ItemsLike) -> list[EvalItem]:
 
     A dict needs ``question`` and ``answer`` (the gold answer); ``id``, ``document``/``documents``,
     ``metric`` and ``tolerance`` are optional (the ``cloudlocal eval`` dataset format).
-    """
-    from langgraph_cloudlocal.evaluation.datasets import EvalItem, load_dataset, parse_item
 
+    Args:
+        items: A JSONL path, or an iterable of dicts / :class:`EvalItem`.
+
+    Returns:
+        The items.
+
+    Raises:
+        DatasetError: An item lacks a question or an answer.
+    """
     if isinstance(items, str | Path):
         return load_dataset(items)
     out: list[EvalItem] = []
@@ -84,62 +88,25 @@ def load_items(items: ItemsLike) -> list[EvalItem]:
 
 
 # --------------------------------------------------------------------------------------------------
-# Whole-line, durable appends
-
-
-def _prepare_append(path: Path) -> set[str]:
-    """Ids already in the trajectory file; drops a partial last line (no newline) first."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return set()
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        keep = data.rfind(b"\n") + 1
-        with path.open("r+b") as handle:
-            handle.truncate(keep)
-            handle.flush()
-            os.fsync(handle.fileno())
-        data = data[:keep]
-    ids: set[str] = set()
-    for record in _parse_lines(data.decode("utf-8", errors="replace").splitlines()):
-        if isinstance(record.get("id"), str):
-            ids.add(record["id"])
-    return ids
-
-
-def _parse_lines(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
-    for line in lines:
-        text = line.strip()
-        if not text:
-            continue
-        try:
-            record = json.loads(text)
-        except json.JSONDecodeError:
-            continue  # a damaged line: skipped by every reader
-        if isinstance(record, dict):
-            yield record
-
-
-def append_line(fd: int, record: Mapping[str, Any]) -> None:
-    """Append ``record`` as one JSON line with a single ``write``, then ``fsync``.
-
-    ``fd`` must be opened with ``O_APPEND``. A short write (disk full) raises ``OSError``; the partial
-    line it leaves is dropped by the next :func:`collaborative_examination` on that file.
-    """
-    data = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
-    written = os.write(fd, data)
-    if written != len(data):
-        raise OSError(f"short write: {written} of {len(data)} bytes")
-    os.fsync(fd)
+# Trajectory files (durable JSONL: langgraph_cloudlocal.running.JsonlWriter)
 
 
 def read_trajectories(path: str | Path) -> list[dict[str, Any]]:
-    """Every complete trajectory in ``path`` (damaged or partial lines are skipped)."""
+    """Every complete trajectory in ``path`` (damaged or partial lines are skipped).
+
+    Args:
+        path: A file written by :func:`collaborative_examination`.
+
+    Returns:
+        The trajectory records.
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"trajectory file {path} does not exist")
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        return [r for r in _parse_lines(handle) if r.get("schema") == TRAJECTORY_SCHEMA]
+    return [r for r in read_jsonl(path) if r.get("schema") == TRAJECTORY_SCHEMA]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -173,7 +140,16 @@ def _resolve_graph(graph_or_factory: Any) -> Any:
 
 
 def trajectory_record(item: EvalItem, output: Mapping[str, Any], *, seconds: float = 0.0) -> dict[str, Any]:
-    """The trajectory line of one AdaSwitch run on a labelled item."""
+    """The trajectory line of one AdaSwitch run on a labelled item.
+
+    Args:
+        item: The labelled item.
+        output: AdaSwitch's output on it.
+        seconds: How long the run took.
+
+    Returns:
+        The JSON-ready trajectory record.
+    """
     answer = str(output.get("answer") or "")
     match = item.score(answer)
     steps = [dict(s) for s in output.get("steps") or []]
@@ -234,64 +210,63 @@ def collaborative_examination(
     0.3}``; a low threshold gets more corrections from the cloud). Items whose id is already in the file
     are skipped, so an interrupted examination resumes where it stopped. An item whose run raises is
     reported in ``failed`` and not written (it is tried again next time).
+
+    Args:
+        graph_or_factory: A compiled AdaSwitch graph, or a function that builds one.
+        items: The labelled items.
+        out_path: The trajectory file (appended; resumable).
+        context: Run settings for every item.
+        max_concurrency: Items at once.
+        progress: Called with one line per item.
+
+    Returns:
+        An :class:`ExaminationSummary`.
+
+    Raises:
+        ValueError: ``max_concurrency`` is below 1.
+
+    Example:
+        >>> summary = collaborative_examination(create_adaswitch(local, cloud), "dev.jsonl", "t.jsonl")  # doctest: +SKIP
     """
     if max_concurrency < 1:
         raise ValueError("max_concurrency must be >= 1")
     path = Path(out_path)
     started = time.perf_counter()
     loaded = load_items(items)
-    done = _prepare_append(path)
     summary = ExaminationSummary(path)
-    todo: list[EvalItem] = []
-    for item in loaded:
-        if item.id in done:
-            summary.skipped += 1
-        else:
-            done.add(item.id)  # duplicates within the input run once
-            todo.append(item)
-    graph = _resolve_graph(graph_or_factory)
-    lock = threading.Lock()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-
-    def run_one(item: EvalItem) -> None:
-        begun = time.perf_counter()
-        try:
-            output = graph.invoke(
-                item.inputs(),
-                {"configurable": {"thread_id": f"examination-{item.id}"}},  # for graphs with a checkpointer
-                context=dict(context or {}),
-            )
-            record = trajectory_record(item, output, seconds=time.perf_counter() - begun)
-        except Exception as exc:  # one bad item must not stop the examination
-            with lock:
-                summary.failed.append((item.id, f"{type(exc).__name__}: {exc}"))
-            if progress:
-                progress(f"{item.id}: failed ({type(exc).__name__}: {exc})")
-            return
-        with lock:
-            append_line(fd, record)
+    with JsonlWriter(path) as writer:  # cuts a partial last line left by a killed run first
+        done = {r["id"] for r in read_jsonl(path) if isinstance(r.get("id"), str)}
+        todo: list[EvalItem] = []
+        for item in loaded:
+            if item.id in done:
+                summary.skipped += 1
+            else:
+                done.add(item.id)  # duplicates within the input run once
+                todo.append(item)
+        graph = _resolve_graph(graph_or_factory)
+        for item, output, seconds in run_items(
+            graph,
+            todo,
+            context=context,
+            max_concurrency=max_concurrency,
+            thread_prefix="examination",
+        ):
+            if isinstance(output, BaseException):  # one bad item must not stop the examination
+                summary.failed.append((item.id, f"{type(output).__name__}: {output}"))
+                if progress:
+                    progress(f"{item.id}: failed ({type(output).__name__}: {output})")
+                continue
+            record = trajectory_record(item, output, seconds=seconds)
+            writer.write(record)
             summary.written += 1
             summary.correct += int(record["correct"])
             summary.escalations += int(record["escalations"])
-            count = summary.written
-        if progress:
-            verdict = "correct" if record["correct"] else "wrong"
-            progress(
-                f"[{count}/{len(todo)}] {item.id}: {len(record['steps'])} steps, "
-                f"{record['escalations']} escalated, {verdict}"
-            )
-
-    try:
-        if max_concurrency == 1:
-            for item in todo:
-                run_one(item)
-        else:
-            with ThreadPoolExecutor(
-                max_workers=max_concurrency, thread_name_prefix="cloudlocal-exam"
-            ) as pool:
-                list(pool.map(run_one, todo))
-    finally:
-        os.close(fd)
+            if progress:
+                verdict = "correct" if record["correct"] else "wrong"
+                progress(
+                    f"[{summary.written}/{len(todo)}] {item.id}: {len(record['steps'])} steps, "
+                    f"{record['escalations']} escalated, {verdict}"
+                )
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary
 
@@ -315,6 +290,12 @@ def sft_messages(trajectory: Mapping[str, Any]) -> list[dict[str, Any]]:
     A flagged local step is an assistant turn with ``weight: 0``; when the cloud replaced it, a user
     turn ("That step may be wrong...") and the cloud's step (``weight: 1``) follow it. Other steps
     have ``weight: 1``.
+
+    Args:
+        trajectory: A trajectory record.
+
+    Returns:
+        The chat messages, each with its ``weight``.
     """
     question = str(trajectory["question"])
     documents = list(trajectory.get("documents") or [])
@@ -355,6 +336,12 @@ def prompt_completion_rows(messages: Sequence[Mapping[str, Any]]) -> list[dict[s
 
     Trained with ``SFTConfig(completion_only_loss=True)`` (the default for this format), exactly the
     weighted messages are in the loss; the prompt keeps the whole conversation before them.
+
+    Args:
+        messages: A conversation from :func:`sft_messages`.
+
+    Returns:
+        ``{"prompt": [...], "completion": [...]}`` rows.
     """
     rows = []
     for index, message in enumerate(messages):
@@ -382,6 +369,12 @@ def verifier_pairs(trajectory: Mapping[str, Any]) -> list[dict[str, Any]]:
     * a flagged local step that was kept (the budget stopped escalations) has no label and is skipped.
 
     ``steps_so_far`` are the accepted steps before each one, as the verifier sees them at inference.
+
+    Args:
+        trajectory: A trajectory record.
+
+    Returns:
+        The labelled steps.
     """
     question = str(trajectory["question"])
     documents = list(trajectory.get("documents") or [])
@@ -426,7 +419,14 @@ def verifier_pairs(trajectory: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def verifier_messages(pair: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """A verifier pair as the chat conversation the self-reflection verifier has at inference."""
+    """A verifier pair as the chat conversation the self-reflection verifier has at inference.
+
+    Args:
+        pair: One of :func:`verifier_pairs`.
+
+    Returns:
+        The chat messages, the verdict last.
+    """
     verdict = {"verdict": "wrong" if pair["wrong"] else "correct", "confidence": 1.0}
     return [
         _message("system", prompts.VERIFIER_SYSTEM),
@@ -514,6 +514,17 @@ def export_finetuning(
     default: a conversation that ends wrong would teach wrong reasoning, and its accepted steps cannot
     be labelled). Conversations without any weight-1 turn are left out. Every file is deduplicated by
     content hash and appears only when complete (written to a temporary file, then renamed).
+
+    Args:
+        trajectories_path: A file written by :func:`collaborative_examination`.
+        out_dir: The output folder (created).
+        only_correct: Use only trajectories whose final answer was right.
+
+    Returns:
+        An :class:`ExportSummary`.
+
+    Raises:
+        FileNotFoundError: The trajectory file does not exist.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -583,7 +594,22 @@ class CalibrationTarget:
 
 def parse_target(text: str | CalibrationTarget) -> CalibrationTarget:
     """``"accuracy>=0.9"``, ``"accuracy>=90%"``, ``"cloud_tokens<=0.3"`` or ``"cloud_usd<=30%"``: each a
-    fraction of the cloud-only run's figure on the same items."""
+
+    fraction of the cloud-only run's figure on the same items.
+
+    Args:
+        text: The target text, or a target already parsed.
+
+    Returns:
+        The :class:`CalibrationTarget`.
+
+    Raises:
+        ValueError: The text is not a target.
+
+    Example:
+        >>> parse_target("cloud_usd<=30%")
+        CalibrationTarget(metric='cloud_usd', op='<=', value=0.3)
+    """
     if isinstance(text, CalibrationTarget):
         return text
     found = _TARGET.match(text or "")
@@ -691,31 +717,24 @@ class _ItemRun:
 def _run_items(
     graph: Any, items: Sequence[EvalItem], context: Mapping[str, Any], max_concurrency: int, label: str
 ) -> list[_ItemRun]:
-    """One run per item: correctness, cloud usage, escalations, failure, step scores."""
-
-    def one(item: EvalItem) -> _ItemRun:
-        try:
-            out = graph.invoke(
-                item.inputs(),
-                {"configurable": {"thread_id": f"calibrate-{label}-{item.id}"}},
-                context=dict(context),
-            )
-        except Exception:  # counted as a wrong answer, reported as failed
-            return _ItemRun(failed=True)
+    """One run per item (on the evaluation runner): correctness, cloud usage, escalations, step scores."""
+    runs: dict[str, _ItemRun] = {}
+    for item, out, _ in run_items(
+        graph, items, context=context, max_concurrency=max_concurrency, thread_prefix=f"calibrate-{label}"
+    ):
+        if isinstance(out, BaseException):  # counted as a wrong answer, reported as failed
+            runs[item.id] = _ItemRun(failed=True)
+            continue
         usage = out.get("usage") or {}
         steps = list(out.get("steps") or [])
-        return _ItemRun(
+        runs[item.id] = _ItemRun(
             correct=bool(item.score(str(out.get("answer") or "")).correct),
             cloud_tokens=int(usage.get("cloud_tokens") or 0),
             cloud_usd=float(usage.get("cloud_cost_usd") or 0.0),
             escalations=sum(1 for s in steps if s.get("author") == "cloud"),
             scores=[float(s["score"]) for s in steps if isinstance(s.get("score"), int | float)],
         )
-
-    if max_concurrency <= 1:
-        return [one(item) for item in items]
-    with ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="cloudlocal-calibrate") as pool:
-        return list(pool.map(one, items))
+    return [runs[item.id] for item in items]
 
 
 def thresholds_between(scores: Iterable[float], *, max_count: int = 5) -> list[float]:
@@ -726,6 +745,17 @@ def thresholds_between(scores: Iterable[float], *, max_count: int = 5) -> list[f
     ``(s_i + s_{i+1}) / 2`` (escalate everything from ``s_{i+1}`` up) and ``s1 / 2`` when ``s1 > 0``
     (escalate every step), plus ``1.0`` (escalate nothing). With more than ``max_count`` candidates
     (continuous scores such as log-probabilities), ``max_count`` of them evenly spread by rank.
+
+    Args:
+        scores: Verifier scores seen on the dev set.
+        max_count: The most candidates (1.0 not counted).
+
+    Returns:
+        The candidate thresholds, ascending, ending with 1.0.
+
+    Example:
+        >>> thresholds_between([0.0, 0.4, 1.0])
+        [0.2, 0.7, 1.0]
     """
     levels = sorted({round(float(s), 6) for s in scores if math.isfinite(s) and 0.0 <= s <= 1.0})
     cuts: list[float] = []
@@ -741,8 +771,8 @@ def thresholds_between(scores: Iterable[float], *, max_count: int = 5) -> list[f
 def calibrate(
     items: ItemsLike,
     *,
-    local: ModelSpec = None,
-    cloud: ModelSpec = None,
+    local: ModelArg = None,
+    cloud: ModelArg = None,
     thresholds: Sequence[float] | str = "auto",
     target: str | CalibrationTarget = "accuracy>=0.9",
     context: Mapping[str, Any] | None = None,
@@ -771,6 +801,26 @@ def calibrate(
     (ties: higher accuracy, then the higher threshold); for a cloud_tokens / cloud_usd ceiling, the
     most accurate among those that meet it (ties: fewer cloud tokens, then the higher threshold).
     Cost: one pass over the items per threshold, plus one for cloud-only.
+
+    Args:
+        items: The labelled dev set.
+        local: The local model (for the default graphs).
+        cloud: The cloud model (for the default graphs).
+        thresholds: ``"auto"`` or the values to sweep.
+        target: E.g. ``"accuracy>=0.9"``.
+        context: Other run settings.
+        graph: An AdaSwitch graph to sweep (default: built from ``local`` and ``cloud``).
+        baseline: A cloud-only graph, or its figures per item.
+        baseline_reasoning: ``"steps"`` or ``"brief"`` for the default yardstick.
+        max_auto_thresholds: The most candidates ``"auto"`` sweeps.
+        max_concurrency: Items at once.
+        progress: Called with a line per pass.
+
+    Returns:
+        A :class:`CalibrationResult`.
+
+    Raises:
+        ValueError: A bad target, threshold or option, or no items.
     """
     goal = parse_target(target)
     auto = isinstance(thresholds, str)
@@ -875,7 +925,7 @@ def calibrate(
         return CalibrationResult(rows, reference, goal, best.threshold, note, closest=best.threshold)
 
     def shortfall(row: CalibrationRow) -> float:
-        measured = getattr(row, f"{goal.metric}_vs_cloud_only")
+        measured: float | None = getattr(row, f"{goal.metric}_vs_cloud_only")
         if measured is None:
             return math.inf
         return goal.value - measured if goal.op == ">=" else measured - goal.value

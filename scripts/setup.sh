@@ -11,7 +11,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[embedded,eval,postgres,dev,api]'
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[embedded,eval,postgres,dev,api,loaders]'
 models=(smollm2 embeddings)
 if [ "${1:-}" = "--cloud-model" ]; then
   models+=(qwen2.5-coder-0.5b qwen2.5-coder-1.5b)  # the demo's worker and cloud stand-in

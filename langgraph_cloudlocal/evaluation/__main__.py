@@ -9,17 +9,18 @@ import sys
 from pathlib import Path
 
 from langgraph_cloudlocal.evaluation.datasets import DatasetError
-from langgraph_cloudlocal.evaluation.registry import PROTOCOLS, ProtocolError
-from langgraph_cloudlocal.evaluation.runner import (
-    DEFAULT_EMBEDDED_CLOUD,
-    DEFAULT_EMBEDDED_LOCAL,
-    EvaluationError,
-    run_evaluation,
-)
+from langgraph_cloudlocal.evaluation.runner import DEFAULT_MAX_CONCURRENCY, EvaluationError, run_evaluation
 from langgraph_cloudlocal.evaluation.synthetic import DEFAULT_COUNT, DEFAULT_SEED, write_synthetic_datasets
+from langgraph_cloudlocal.protocols import ProtocolError, protocol_names
+from langgraph_cloudlocal.running import DEFAULT_EMBEDDED_CLOUD, DEFAULT_EMBEDDED_LOCAL
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m langgraph_cloudlocal.evaluation``.
+
+    Returns:
+        The parser, with the ``run``, ``report`` and ``generate`` commands.
+    """
     parser = argparse.ArgumentParser(prog="python -m langgraph_cloudlocal.evaluation", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -27,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--protocol",
         required=True,
-        help=f"comma-separated: {', '.join(PROTOCOLS)}; settings after '@' (adaswitch@0.3, minions@max_rounds=2)",
+        help=f"comma-separated: {', '.join(protocol_names())}; settings after '@' (adaswitch@0.3, minions@max_rounds=2)",
     )
     run.add_argument(
         "--dataset", required=True, action="append", help="JSONL file (repeat or comma-separate)"
@@ -38,7 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--cloud", default=None, help="cloud model spec (default: env, then embedded Qwen2.5-1.5B)"
     )
     run.add_argument("--limit", type=int, default=None, help="first N items of each dataset")
-    run.add_argument("--concurrency", type=int, default=1, help="items run at once (default 1)")
+    run.add_argument(
+        "--max-concurrency",
+        "--concurrency",
+        dest="max_concurrency",
+        type=int,
+        default=DEFAULT_MAX_CONCURRENCY,
+        help=f"items run at once, and each run's parallel jobs (default {DEFAULT_MAX_CONCURRENCY})",
+    )
     run.add_argument("--embedded-local", default=DEFAULT_EMBEDDED_LOCAL)
     run.add_argument("--embedded-cloud", default=DEFAULT_EMBEDDED_CLOUD)
     run.add_argument("--no-progress", action="store_true")
@@ -55,7 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit status (130 when interrupted)."""
+    """Entry point; returns the exit status (130 when interrupted).
+
+    Args:
+        argv: The arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit status: 0, 2 for bad input, 130 when interrupted.
+    """
     args = build_parser().parse_args(argv)
     try:
         if args.command == "generate":
@@ -76,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             args.local,
             args.cloud,
             limit=args.limit,
-            concurrency=args.concurrency,
+            max_concurrency=args.max_concurrency,
             progress=not args.no_progress,
             embedded_local=args.embedded_local,
             embedded_cloud=args.embedded_cloud,

@@ -1,90 +1,30 @@
-"""Protocol names for evaluation runs: ``local-only``, ``cloud-only``, ``minion``, ``minions``,
-``adaswitch``, with per-run settings after an ``@``.
+"""Protocol labels for evaluation runs: a registered protocol name (``local-only``, ``cloud-only``,
+``minion``, ``minions``, ``adaswitch``, or an alias), with per-run settings after an ``@``.
 
-* ``adaswitch@0.3`` — AdaSwitch with ``threshold=0.3`` (the shorthand for a protocol's main knob);
+* ``adaswitch@0.3`` — AdaSwitch with ``threshold=0.3`` (the protocol's ``shorthand`` setting);
 * ``minions@max_rounds=2+chunk_chars=2000`` — any settings of the protocol's context schema,
   ``key=value`` pairs joined by ``+`` (values read as JSON where they parse: numbers, true/false, null).
 
-Each name maps to a factory, imported only when the protocol is used, so a protocol module that is
-missing or broken fails only the runs that ask for it, with a message that says so.
+The protocols themselves are the one registry, :data:`langgraph_cloudlocal.protocols.PROTOCOLS`; a
+protocol module that is missing or broken fails only the runs that ask for it.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
 import inspect
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_core.language_models import BaseChatModel
-
-from langgraph_cloudlocal.errors import CloudLocalError
-
-ModelArg = str | BaseChatModel | None
-
-
-class ProtocolError(CloudLocalError, ValueError):
-    """A protocol name or setting that cannot be used, or a protocol module that is not available."""
-
-
-@dataclass(frozen=True)
-class ProtocolInfo:
-    """Where a protocol's factory lives and what its ``@value`` shorthand sets."""
-
-    name: str
-    module: str
-    factory: str
-    shorthand: str | None = None  # the setting "NAME@value" sets, e.g. "threshold"
-    description: str = ""
-
-
-PROTOCOLS: dict[str, ProtocolInfo] = {
-    info.name: info
-    for info in (
-        ProtocolInfo(
-            "local-only",
-            "langgraph_cloudlocal.protocols.baselines",
-            "create_local_only",
-            description="the local model alone reads the documents (free, private)",
-        ),
-        ProtocolInfo(
-            "cloud-only",
-            "langgraph_cloudlocal.protocols.baselines",
-            "create_cloud_only",
-            description="the cloud model alone reads the documents (the accuracy and cost yardstick)",
-        ),
-        ProtocolInfo(
-            "minion",
-            "langgraph_cloudlocal.protocols.minion",
-            "create_minion",
-            description="the cloud model chats with the local model, which has read the documents",
-        ),
-        ProtocolInfo(
-            "minions",
-            "langgraph_cloudlocal.protocols.minions",
-            "create_minions",
-            description="the cloud plans single-chunk jobs, the local model runs them in parallel",
-        ),
-        ProtocolInfo(
-            "adaswitch",
-            "langgraph_cloudlocal.protocols.adaswitch",
-            "create_adaswitch",
-            shorthand="threshold",
-            description="the local model works step by step; doubtful steps are escalated to the cloud",
-        ),
-    )
-}
-ALIASES: dict[str, str] = {
-    "local": "local-only",
-    "local_only": "local-only",
-    "cloud": "cloud-only",
-    "cloud_only": "cloud-only",
-    "minion-s": "minions",
-    "ada-switch": "adaswitch",
-}
+from langgraph_cloudlocal.protocols import (
+    PROTOCOLS,
+    ProtocolError,
+    ProtocolInfo,
+    UnknownProtocolError,
+    get_protocol,
+)
+from langgraph_cloudlocal.running import ModelArg, check_settings, parse_settings, parse_value
 
 
 @dataclass(frozen=True)
@@ -98,61 +38,58 @@ class ProtocolSpec:
 
     @property
     def info(self) -> ProtocolInfo:
-        return PROTOCOLS[self.name]
+        """The protocol's registry entry."""
+        return get_protocol(self.name)
 
     def build(self, local: ModelArg, cloud: ModelArg, chunk_store: Any = None) -> Any:
-        """Import the protocol's factory and build its compiled graph; check the settings exist.
-        ``chunk_store`` goes to the protocols that retrieve (Minion, MinionS)."""
-        info = self.info
-        try:
-            module = importlib.import_module(info.module)
-        except ModuleNotFoundError as exc:
-            if exc.name and info.module.startswith(exc.name):
-                raise ProtocolError(
-                    f"protocol {self.name!r} is not available: module {info.module} is not installed or not written yet"
-                ) from exc
-            raise
-        factory = getattr(module, info.factory, None)
-        if factory is None:
-            raise ProtocolError(
-                f"protocol {self.name!r} is not available: {info.module} has no {info.factory}()"
-            )
+        """Build the protocol's compiled graph and check this label's settings against it.
+
+        Args:
+            local: The local model.
+            cloud: The cloud model.
+            chunk_store: Passed to protocols whose factory takes one (Minion, MinionS).
+
+        Returns:
+            The compiled graph.
+
+        Raises:
+            ProtocolError: The protocol is not available, or a setting is unknown or has a bad value.
+        """
+        factory = self.info.load_factory()
         accepts_store = "chunk_store" in inspect.signature(factory).parameters
         graph = factory(local, cloud, chunk_store=chunk_store) if accepts_store else factory(local, cloud)
-        schema = getattr(graph, "context_schema", None)
-        if self.context and schema is not None and dataclasses.is_dataclass(schema):
-            known = {f.name for f in dataclasses.fields(schema)}
-            unknown = sorted(set(self.context) - known)
-            if unknown:
-                raise ProtocolError(
-                    f"{self.label}: protocol {self.name!r} has no setting(s) {unknown}; known: {sorted(known)}"
-                )
-            from langgraph_cloudlocal.protocols.common import RunSettings, current_settings
-
-            if isinstance(schema, type) and issubclass(schema, RunSettings):
-                try:  # a bad value or type fails here, before the first item runs
-                    current_settings(self.context, schema)
-                except ValueError as exc:
-                    raise ProtocolError(f"{self.label}: {exc}") from exc
+        if self.context:
+            try:  # a bad name, value or type fails here, before the first item runs
+                check_settings(self.info, self.context, graph=graph)
+            except ProtocolError as exc:
+                raise ProtocolError(f"{self.label}: {exc}") from exc
         return graph
 
 
-def _value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
 def parse_protocol(text: str) -> ProtocolSpec:
-    """Parse one protocol label such as ``"cloud-only"``, ``"adaswitch@0.3"`` or ``"minions@max_rounds=2"``."""
+    """Parse one protocol label such as ``"cloud-only"``, ``"adaswitch@0.3"`` or ``"minions@max_rounds=2"``.
+
+    Args:
+        text: A protocol name or alias, optionally with ``@VALUE`` or ``@SETTING=VALUE+...``.
+
+    Returns:
+        The :class:`ProtocolSpec` (label, canonical name, context).
+
+    Raises:
+        UnknownProtocolError: The name is not registered.
+        ProtocolError: The part after ``@`` cannot be read.
+
+    Example:
+        >>> parse_protocol("ada-switch@0.3")
+        ProtocolSpec(label='adaswitch@0.3', name='adaswitch', context={'threshold': 0.3})
+    """
     raw = text.strip()
-    name, at, params = raw.partition("@")
-    name = name.strip().lower()
-    name = ALIASES.get(name, name)
-    if name not in PROTOCOLS:
-        raise ProtocolError(f"unknown protocol {raw!r}; known: {', '.join(PROTOCOLS)} (settings after '@')")
-    info = PROTOCOLS[name]
+    base, at, params = raw.partition("@")
+    try:
+        info = get_protocol(base)
+    except UnknownProtocolError as exc:
+        raise UnknownProtocolError(f"{exc} (settings after '@')") from exc
+    name = info.name
     if not at:
         return ProtocolSpec(name, name)
     params = params.strip()
@@ -162,16 +99,15 @@ def parse_protocol(text: str) -> ProtocolSpec:
     if "=" not in params:
         if info.shorthand is None:
             raise ProtocolError(f"{raw!r}: {name} has no '@value' shorthand; write {name}@SETTING=VALUE")
-        value = _value(params)
+        value = parse_value(params)
         if not isinstance(value, int | float) or isinstance(value, bool):
             raise ProtocolError(f"{raw!r}: the {info.shorthand} after '@' must be a number")
         context[info.shorthand] = value
         return ProtocolSpec(f"{name}@{params}", name, context)
-    for pair in params.split("+"):
-        key, eq, value = pair.partition("=")
-        if not eq or not key.strip():
-            raise ProtocolError(f"{raw!r}: expected SETTING=VALUE pairs joined by '+', got {pair!r}")
-        context[key.strip()] = _value(value.strip())
+    try:
+        context.update(parse_settings(params.split("+")))
+    except ProtocolError as exc:
+        raise ProtocolError(f"{raw!r}: {exc} (pairs joined by '+')") from exc
     label = f"{name}@" + "+".join(
         f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in context.items()
     )
@@ -179,7 +115,21 @@ def parse_protocol(text: str) -> ProtocolSpec:
 
 
 def parse_protocols(protocols: str | Sequence[str]) -> list[ProtocolSpec]:
-    """Parse a comma-separated list (or a list of such strings); duplicates are dropped, order kept."""
+    """Parse a comma-separated list (or a list of such strings); duplicates are dropped, order kept.
+
+    Args:
+        protocols: ``"local-only,cloud-only,adaswitch@0.3"``, or a list of such strings or specs.
+
+    Returns:
+        The specs, one per distinct label.
+
+    Raises:
+        ProtocolError: A label cannot be read, or none is given.
+
+    Example:
+        >>> [s.label for s in parse_protocols("cloud, local-only, cloud-only")]
+        ['cloud-only', 'local-only']
+    """
     parts = [protocols] if isinstance(protocols, str) else list(protocols)
     specs: list[ProtocolSpec] = []
     for part in parts:
@@ -196,12 +146,12 @@ def parse_protocols(protocols: str | Sequence[str]) -> list[ProtocolSpec]:
 
 
 __all__ = [
-    "ALIASES",
     "PROTOCOLS",
     "ModelArg",
     "ProtocolError",
     "ProtocolInfo",
     "ProtocolSpec",
+    "UnknownProtocolError",
     "parse_protocol",
     "parse_protocols",
 ]

@@ -60,6 +60,8 @@ class ProtocolStats:
     decisions: int
     wall_seconds: float  # sum over items
     categories: dict[str, list[int]] = field(default_factory=dict)  # category -> [correct, items]
+    # Seconds summed over items: wall, and local / cloud / embedding busy and "other" (timing.py)
+    time_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def mean_wall_seconds(self) -> float:
@@ -76,9 +78,6 @@ class Report:
     summary_path: Path
     plot_path: Path | None
     plot_error: str | None = None
-
-    def for_dataset(self, dataset: str) -> list[ProtocolStats]:
-        return [s for s in self.stats if s.dataset == dataset]
 
 
 def _usage(row: dict[str, Any]) -> dict[str, Any]:
@@ -181,7 +180,37 @@ def _stats_for(
         decisions=sum(int(r.get("decisions") or 0) for r in rows),
         wall_seconds=sum(float(r.get("wall_seconds") or 0.0) for r in rows),
         categories=categories,
+        time_seconds=_time_totals(rows),
     )
+
+
+TIME_PARTS = ("local", "cloud", "embedding", "other")
+
+
+def _time_totals(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Where the items' wall time went, summed over the items that recorded it."""
+    timed = [r["time_seconds"] for r in rows if isinstance(r.get("time_seconds"), dict)]
+    if not timed:
+        return {}
+    return {key: round(sum(float(t.get(key) or 0.0) for t in timed), 1) for key in ("wall", *TIME_PARTS)}
+
+
+def time_table(stats: Sequence[ProtocolStats]) -> str:
+    """Markdown: per protocol, the wall time and the seconds (and share) local, cloud, embedding, other."""
+    timed = [s for s in stats if s.time_seconds.get("wall")]
+    if not timed:
+        return ""
+    lines = [
+        "| Protocol | Wall s | Local s | Cloud s | Embedding s | Other s |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for s in timed:
+        wall = s.time_seconds["wall"]
+        parts = [
+            f"{s.time_seconds.get(k, 0.0):.1f} ({s.time_seconds.get(k, 0.0) / wall:.0%})" for k in TIME_PARTS
+        ]
+        lines.append(f"| {s.protocol} | {wall:.1f} | " + " | ".join(parts) + " |")
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -309,7 +338,7 @@ def render_markdown(
     if run.get("elapsed_seconds") is not None:
         out.append(
             f"- Run wall time: {run['elapsed_seconds'] / 60:.1f} min in {run.get('sessions', 1)} session(s), "
-            f"concurrency {run.get('concurrency', 1)}"
+            f"concurrency {run.get('max_concurrency', run.get('concurrency', 1))}"
         )
     if run.get("command"):
         out.append(f"- Command: `{run['command']}`")
@@ -322,6 +351,9 @@ def render_markdown(
         categories = _category_table(ds_stats)
         if categories:
             out += ["Correct answers by question kind:", "", categories, ""]
+        times = time_table(ds_stats)
+        if times:
+            out += ["Where the wall time went (seconds summed over the items):", "", times, ""]
     if plot:
         out += [f"![cloud cost against accuracy]({plot})", ""]
     out += [
@@ -344,6 +376,10 @@ def render_markdown(
         "- **Private chars → cloud**: characters of the documents placed in cloud prompts by the protocol itself "
         "(total over the items).",
         "- **Wall s/item**: mean seconds per item (items may run concurrently).",
+        "- **Where the wall time went**: per item, the seconds during which a local model call, a cloud model "
+        "call or an embedding was running (overlapping calls of one kind counted once), and **other**: the "
+        "wall time during which none was (the harness: prompts, parsing, the store, checkpoints). Kinds can "
+        "overlap each other (local jobs while the cloud plans), so the parts may add up to more than the wall.",
         "",
     ]
     return "\n".join(out)

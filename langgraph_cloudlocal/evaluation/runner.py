@@ -1,16 +1,18 @@
 """Run protocols over datasets, resumably, and write the report.
 
-:func:`run_evaluation` runs every protocol on every item (items in a thread pool of ``concurrency``),
+:func:`run_evaluation` runs every protocol on every item (``max_concurrency`` items at once, on
+LangGraph's batch; see :func:`langgraph_cloudlocal.running.run_batch`),
 appends one line per (dataset, item, protocol) to ``OUT/results.jsonl`` as soon as it is done, shows
 a progress bar per protocol (items done, accuracy so far, cloud tokens so far), and ends with
 :func:`~langgraph_cloudlocal.evaluation.report.write_report`. Run the same command again after a crash
 or Ctrl-C and only what is missing (or failed) runs.
 
 Models: ``local`` / ``cloud`` are specs (``"ollama:llama3.2:3b"``, ``"openai:gpt-4o"``,
-``"openai-compatible:NAME@URL"``...) or chat model instances. A role left out falls back to its
-environment variable (``CLOUDLOCAL_LOCAL_MODEL`` / ``CLOUDLOCAL_CLOUD_MODEL``), then to the embedded
-models (Qwen2.5-Coder-0.5B local, Qwen2.5-Coder-1.5B as the cloud stand-in), started on loopback for the
-run at temperature 0, so an evaluation runs on a fresh machine with no key.
+``"openai-compatible:NAME@URL"``...) or chat model instances. A role left out follows the one fallback
+rule of :func:`langgraph_cloudlocal.running.run_models` (the CLI's too): its environment variable
+(``CLOUDLOCAL_LOCAL_MODEL`` / ``CLOUDLOCAL_CLOUD_MODEL``), then the embedded models (Qwen2.5-Coder-0.5B
+local, Qwen2.5-Coder-1.5B as the cloud stand-in; reused if ``cloudlocal serve`` runs them, else started on
+loopback for the run) at temperature 0, so an evaluation runs on a fresh machine with no key.
 """
 
 from __future__ import annotations
@@ -19,43 +21,42 @@ import contextlib
 import json
 import os
 import platform
+import signal
 import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import RunnableLambda
 
 from langgraph_cloudlocal.errors import CloudLocalError
 from langgraph_cloudlocal.evaluation.datasets import EvalItem, dataset_name, load_dataset
-from langgraph_cloudlocal.evaluation.registry import ModelArg, ProtocolSpec, parse_protocols
+from langgraph_cloudlocal.evaluation.registry import ProtocolSpec, parse_protocols
 from langgraph_cloudlocal.evaluation.report import (
-    CLOUD_ONLY,
-    LOCAL_ONLY,
     ProtocolStats,
     Report,
     read_run_info,
     write_report,
 )
-from langgraph_cloudlocal.evaluation.results import (
-    RESULTS_FILE,
-    RUN_FILE,
-    ResultsWriter,
-    latest_rows,
-    result_key,
+from langgraph_cloudlocal.evaluation.results import RESULTS_FILE, RUN_FILE, latest_rows, result_key
+from langgraph_cloudlocal.protocols import get_protocol
+from langgraph_cloudlocal.running import (
+    DEFAULT_EMBEDDED_CLOUD,
+    DEFAULT_EMBEDDED_LOCAL,
+    JsonlWriter,
+    ModelArg,
+    run_batch,
+    run_models,
 )
+from langgraph_cloudlocal.timing import measuring_busy_times
 
-DEFAULT_EMBEDDED_LOCAL = "qwen2.5-coder-0.5b"  # embedded.DEFAULT_LOCAL_MODEL: the measured best worker
-DEFAULT_EMBEDDED_CLOUD = "qwen2.5-coder-1.5b"
-# Servers get their role's sizes (embedded.default_server_settings: the library's, the CLI's and eval's
-# defaults are the same). A busy machine can take minutes to load a model: wait rather than fail the run.
-EMBEDDED_STARTUP: dict[str, Any] = {"startup_timeout": 600.0}
-EMBEDDED_REQUEST_TIMEOUT = 900.0
+# Items at once (LangGraph's max_concurrency, which each run inherits for its own parallel jobs): the
+# embedded local server's slots (embedded.default_server_settings).
+DEFAULT_MAX_CONCURRENCY = 4
 
 
 class EvaluationError(CloudLocalError, RuntimeError):
@@ -102,92 +103,6 @@ class _Task:
         return result_key(self.dataset, self.item.id, self.spec.label)
 
 
-# --------------------------------------------------------------------------------------------------
-# Models
-
-
-def describe_model(model: ModelArg) -> str:
-    """A stable name for a model argument (URLs dropped: embedded servers get a new port each run)."""
-    if model is None:
-        return "(none)"
-    if isinstance(model, BaseChatModel):
-        from langgraph_cloudlocal.models import model_name_of
-
-        return model_name_of(model)
-    spec = str(model).strip()
-    kind, _, rest = spec.partition(":")
-    if kind.lower() in ("openai-compatible", "openai_compatible"):
-        return f"{kind}:{rest.rpartition('@')[0] or rest}"
-    return spec
-
-
-@contextlib.contextmanager
-def evaluation_models(
-    local: ModelArg,
-    cloud: ModelArg,
-    *,
-    need_local: bool = True,
-    need_cloud: bool = True,
-    embedded_local: str = DEFAULT_EMBEDDED_LOCAL,
-    embedded_cloud: str = DEFAULT_EMBEDDED_CLOUD,
-    log: Any = None,
-) -> Iterator[tuple[ModelArg, ModelArg, dict[str, str]]]:
-    """Yield ``(local, cloud, names)`` for the run: the given models, else the role's environment
-    variable, else embedded servers started here (and stopped on exit). A role no protocol uses is not
-    started; the other role's model stands in for it in the factories (it is never called)."""
-    from langgraph_cloudlocal.models import ROLE_ENV_VARS
-
-    if local is None and os.environ.get(ROLE_ENV_VARS["local"]):
-        local = os.environ[ROLE_ENV_VARS["local"]]
-    if cloud is None and os.environ.get(ROLE_ENV_VARS["cloud"]):
-        cloud = os.environ[ROLE_ENV_VARS["cloud"]]
-    start_local = need_local and local is None
-    start_cloud = need_cloud and cloud is None
-    names = {"local": describe_model(local), "cloud": describe_model(cloud)}
-    with contextlib.ExitStack() as stack:
-        if start_local or start_cloud:
-            from langgraph_cloudlocal import embedded
-
-            wanted = ([embedded_local] if start_local else []) + ([embedded_cloud] if start_cloud else [])
-            for name in wanted:
-                embedded.pull(name)  # a no-op when the verified file is cached
-            if log:
-                log(f"starting embedded model(s) {', '.join(wanted)} on loopback...")
-            if start_local and start_cloud:
-                local_server, cloud_server = stack.enter_context(
-                    embedded.embedded_pair(
-                        embedded_local,
-                        embedded_cloud,
-                        local_kwargs=dict(EMBEDDED_STARTUP),
-                        cloud_kwargs=dict(EMBEDDED_STARTUP),
-                    )
-                )
-                servers = {"local": local_server, "cloud": cloud_server}
-            elif start_local:
-                servers = {
-                    "local": stack.enter_context(
-                        embedded.embedded_server(embedded_local, role="local", **EMBEDDED_STARTUP)
-                    )
-                }
-            else:
-                servers = {
-                    "cloud": stack.enter_context(
-                        embedded.embedded_server(embedded_cloud, role="cloud", **EMBEDDED_STARTUP)
-                    )
-                }
-            if "local" in servers:
-                local = servers["local"].chat_model(temperature=0, timeout=EMBEDDED_REQUEST_TIMEOUT)
-                names["local"] = f"embedded:{servers['local'].model}"
-            if "cloud" in servers:
-                cloud = servers["cloud"].chat_model(temperature=0, timeout=EMBEDDED_REQUEST_TIMEOUT)
-                names["cloud"] = f"embedded:{servers['cloud'].model}"
-        if local is None and cloud is not None:
-            local = cloud  # cloud-only runs: the local role is never called
-        if cloud is None and not need_cloud:
-            names["cloud"] = "(none: local-only)"
-        yield local, cloud, names
-
-
 @contextlib.contextmanager
 def _closing_store(store: Any) -> Iterator[Any]:
     try:
@@ -202,7 +117,15 @@ def _closing_store(store: Any) -> Iterator[Any]:
 
 
 def run_item(graph: Any, task: _Task) -> dict[str, Any]:
-    """Run one protocol on one item and return its result line (errors are recorded, not raised)."""
+    """Run one protocol on one item and return its result line (errors are recorded, not raised).
+
+    Args:
+        graph: The protocol's compiled graph.
+        task: The dataset, item and protocol label.
+
+    Returns:
+        The result row: prediction, correctness, usage, decision counts, status and timings.
+    """
     item, spec = task.item, task.spec
     started = time.perf_counter()
     row: dict[str, Any] = {
@@ -216,6 +139,8 @@ def run_item(graph: Any, task: _Task) -> dict[str, Any]:
         "gold": item.answer,
         "metric": item.metric,
     }
+    busy_times = contextlib.ExitStack()
+    recorder = busy_times.enter_context(measuring_busy_times())
     try:
         output = graph.invoke(
             item.inputs(),
@@ -254,10 +179,74 @@ def run_item(graph: Any, task: _Task) -> dict[str, Any]:
             status="error",
             error=f"{type(exc).__name__}: {exc}"[:2000],
         )
+    except BaseException:  # Ctrl-C reaching this thread: end the recording here, in its own context
+        busy_times.close()
+        raise
+    busy_times.close()
     row["wall_seconds"] = round(time.perf_counter() - started, 3)
+    row["time_seconds"] = recorder.breakdown()  # wall, local, cloud, embedding, other
     row["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     row["meta"] = {k: v for k, v in item.meta.items() if k != "solution"}
     return row
+
+
+def run_items(
+    graph: Any,
+    items: Sequence[EvalItem],
+    *,
+    context: Mapping[str, Any] | None = None,
+    max_concurrency: int | None = 1,
+    thread_prefix: str = "eval",
+) -> Iterator[tuple[EvalItem, Any, float]]:
+    """Run one graph on labelled items, as they finish, on LangGraph's batch (one failure never stops the rest).
+
+    Args:
+        graph: A compiled graph.
+        items: The items; each runs with its own ``thread_id`` (``"{thread_prefix}-{item.id}"``), for
+            graphs with a checkpointer.
+        context: The run settings of every item.
+        max_concurrency: Items at once (LangGraph's knob; each run inherits it).
+        thread_prefix: The ``thread_id`` prefix.
+
+    Yields:
+        ``(item, output or the exception its run raised, seconds it took)``.
+
+    Example:
+        >>> for item, output, seconds in run_items(graph, items, max_concurrency=2):  # doctest: +SKIP
+        ...     print(item.id, item.score(output["answer"]).correct)
+    """
+
+    def timed(item: EvalItem) -> tuple[Any, float]:
+        begun = time.perf_counter()
+        try:
+            output = graph.invoke(
+                item.inputs(),
+                {"configurable": {"thread_id": f"{thread_prefix}-{item.id}"}},
+                context=dict(context or {}),
+            )
+        except Exception as exc:  # noqa: BLE001 - reported with the item, never raised
+            output = exc
+        return output, time.perf_counter() - begun
+
+    runner = RunnableLambda(timed, name=f"cloudlocal-{thread_prefix}")
+    # One at a time, items finish in order, but two can finish between the batch's checks and come back
+    # swapped: give them back in order then (files written from them stay in the items' order).
+    ordered = max_concurrency == 1
+    waiting: dict[int, Any] = {}
+    next_index = 0
+    for index, result in run_batch(runner, list(items), max_concurrency=max_concurrency):
+        waiting[index] = result
+        ready = [next_index] if ordered else [index]
+        while ready:
+            position = ready.pop()
+            if position not in waiting:
+                break
+            result = waiting.pop(position)
+            output, seconds = result if isinstance(result, tuple) else (result, 0.0)
+            yield items[position], output, seconds
+            if ordered:
+                next_index += 1
+                ready.append(next_index)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -371,7 +360,7 @@ def run_evaluation(
     cloud: ModelArg = None,
     *,
     limit: int | None = None,
-    concurrency: int = 1,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     progress: bool = True,
     embedded_local: str = DEFAULT_EMBEDDED_LOCAL,
     embedded_cloud: str = DEFAULT_EMBEDDED_CLOUD,
@@ -381,20 +370,49 @@ def run_evaluation(
     store: str | None = None,
 ) -> EvaluationSummary:
     """Run ``protocols`` (names such as ``"local-only,cloud-only,adaswitch@0.3"`` or a list) on every
+
     item of ``dataset`` (one JSONL file or several), writing ``out_dir/results.jsonl`` and, at the end,
     ``report.md``, ``summary.json`` and ``cost_accuracy.png``.
 
     Resumable: results already in ``results.jsonl`` are skipped (failed ones are run again). Ctrl-C
     stops after the items that are running finish; the report then covers what is done.
-    ``limit`` takes the first N items of each dataset; ``concurrency`` items run at once.
+    ``limit`` takes the first N items of each dataset; ``max_concurrency`` items run at once (LangGraph's
+    knob: each run inherits it, so it also bounds a MinionS run's parallel jobs).
     ``embedded_local`` / ``embedded_cloud`` name the embedded models used for roles given neither here
     nor in the environment. ``command`` is recorded in the report (the CLI passes its command line).
     ``store``: where Minion and MinionS keep chunks (see :func:`~langgraph_cloudlocal.store.open_chunk_store`:
     a folder, ``http://HOST:PORT``, ``memory`` or ``none``; default ``$CLOUDLOCAL_CHUNK_STORE``, else a
     persistent store in the user cache, so a document asked about again is not embedded again).
+
+    Args:
+        protocols: Protocol labels (see :func:`~langgraph_cloudlocal.evaluation.registry.parse_protocols`).
+        dataset: One JSONL dataset or several.
+        out_dir: The output folder (created).
+        local: The local model (spec or chat model); None: the fallback rule.
+        cloud: The cloud model; None: the fallback rule.
+        limit: The first N items of each dataset.
+        max_concurrency: Items at once.
+        progress: Show progress bars and the summary table.
+        embedded_local: The embedded model the local role falls back to.
+        embedded_cloud: The embedded model the cloud role falls back to.
+        plot: Draw ``cost_accuracy.png``.
+        console: A rich console for progress (default: stderr).
+        command: The command line recorded in the report.
+        store: Where Minion and MinionS keep chunks.
+
+    Returns:
+        An :class:`EvaluationSummary` (counts, models, report paths).
+
+    Raises:
+        EvaluationError: Bad arguments, or ``out_dir`` holds results of other models.
+        ProtocolError: A protocol label or setting cannot be used.
+        DatasetError: A dataset cannot be read.
+
+    Example:
+        >>> summary = run_evaluation("local-only,cloud-only", "datasets/records.jsonl", "runs/r")  # doctest: +SKIP
     """
-    if concurrency < 1:
-        raise EvaluationError("concurrency must be >= 1")
+    if max_concurrency < 1:
+        raise EvaluationError("max_concurrency must be >= 1")
     if limit is not None and limit < 1:
         raise EvaluationError("limit must be >= 1")
     started = time.perf_counter()
@@ -444,7 +462,7 @@ def run_evaluation(
             **{n: _display_path(p) for n, (p, _) in datasets.items()},
         },
         "limit": limit,
-        "concurrency": concurrency,
+        "max_concurrency": max_concurrency,
         "machine": _machine(),
         "python": sys.version.split()[0],
         "command": command or previous.get("command"),
@@ -455,12 +473,12 @@ def run_evaluation(
     }
 
     if pending:
-        need_local = any(t.spec.name != CLOUD_ONLY for t in pending)
-        need_cloud = any(t.spec.name != LOCAL_ONLY for t in pending)
+        roles = {role for t in pending for role in get_protocol(t.spec.name).roles}
+        need_local, need_cloud = "local" in roles, "cloud" in roles
         try:
             with contextlib.ExitStack() as stack:
                 local_model, cloud_model, names = stack.enter_context(
-                    evaluation_models(
+                    run_models(
                         local,
                         cloud,
                         need_local=need_local,
@@ -480,10 +498,9 @@ def run_evaluation(
                 _write_run_info(out, info)
                 from langgraph_cloudlocal.store import open_chunk_store
 
-                retrieving = {"minion", "minions"}
                 chunk_store = (
                     stack.enter_context(_closing_store(open_chunk_store(store)))
-                    if any(t.spec.name in retrieving for t in pending)
+                    if any(_takes_chunk_store(t.spec) for t in pending)
                     else None
                 )
                 if chunk_store is not None:
@@ -495,7 +512,7 @@ def run_evaluation(
                     for spec in specs
                     if any(t.spec.label == spec.label for t in pending)
                 }
-                _execute(pending, tasks, graphs, results_path, summary, concurrency, progress, console)
+                _execute(pending, tasks, graphs, results_path, summary, max_concurrency, progress, console)
         finally:
             summary.wall_seconds = time.perf_counter() - started
             info["elapsed_seconds"] += summary.wall_seconds
@@ -514,13 +531,19 @@ def run_evaluation(
     return summary
 
 
+def _takes_chunk_store(spec: ProtocolSpec) -> bool:
+    import inspect
+
+    return "chunk_store" in inspect.signature(spec.info.load_factory()).parameters
+
+
 def _execute(
     pending: list[_Task],
     tasks: list[_Task],
     graphs: dict[str, Any],
     results_path: Path,
     summary: EvaluationSummary,
-    concurrency: int,
+    max_concurrency: int,
     progress: bool,
     console: Any,
 ) -> None:
@@ -544,7 +567,7 @@ def _execute(
         if bar is not None:
             bar.update(bar_ids[group], completed=tallies[group].done, **tallies[group].fields())
 
-    with ResultsWriter(results_path) as writer, bar or contextlib.nullcontext():
+    with JsonlWriter(results_path) as writer, bar or contextlib.nullcontext():
         if bar is not None:
             for group in tallies:
                 label = f"{group[0]} · {group[1]}" if several else group[1]
@@ -555,7 +578,12 @@ def _execute(
         stopping = threading.Event()
 
         def work(task: _Task) -> dict[str, Any]:
-            row = run_item(graphs[task.spec.label], task)
+            # Each item's row is written by the thread that ran it, so items running at Ctrl-C are saved.
+            try:
+                row = run_item(graphs[task.spec.label], task)
+            except BaseException:  # KeyboardInterrupt / SystemExit reaching a worker: stop
+                stopping.set()
+                raise
             if stopping.is_set() and row["status"] != "ok":
                 # Ctrl-C also reaches model servers in the same process group (the embedded ones stop):
                 # an item that fails now is an artefact of stopping, and runs again on resume.
@@ -566,30 +594,47 @@ def _execute(
                 summary.errors += 1 if row["status"] != "ok" else 0
             return row
 
-        executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="cloudlocal-eval")
-        futures: dict[Future[dict[str, Any]], _Task] = {executor.submit(work, t): t for t in pending}
+        # Several protocols' graphs in one batch (items in the run's order), on LangGraph's batch.
+        results = run_batch(
+            RunnableLambda(work, name="cloudlocal-eval-item"), pending, max_concurrency=max_concurrency
+        )
+        previous_handler = _stop_on_sigint(stopping)
         try:
-            for future in as_completed(futures):
-                row = future.result()
+            for _, row in results:
+                if isinstance(row, BaseException):
+                    raise row  # run_item records model errors; this is a bug in the runner itself
                 group = (row["dataset"], row["protocol"])
                 tallies[group].add(row)
                 update(group)
         except KeyboardInterrupt:
+            # Leaving the batch cancelled the items not started and waited for the running ones.
             summary.interrupted = True
             stopping.set()
-            running = sum(1 for f in futures if f.running())
-            for future in futures:
-                future.cancel()
             if bar is not None:
                 bar.stop()
             console.print(
-                f"[yellow]Interrupted.[/yellow] Waiting for {running} running item(s) to finish and be saved "
-                "(Ctrl-C again to stop at once); run the same command to resume."
+                "[yellow]Interrupted.[/yellow] Items that were running were saved; "
+                "run the same command to resume."
             )
-            with contextlib.suppress(KeyboardInterrupt):
-                executor.shutdown(wait=True, cancel_futures=True)
         finally:
-            executor.shutdown(wait=False, cancel_futures=True)
+            with contextlib.suppress(KeyboardInterrupt):
+                results.close()
+            if previous_handler is not None:
+                signal.signal(signal.SIGINT, previous_handler)
+
+
+def _stop_on_sigint(stopping: threading.Event) -> Any:
+    """Set ``stopping`` the moment Ctrl-C arrives, before the batch waits for its running items (whose
+    failures, as the embedded servers stop too, are then not recorded). Returns the previous handler, or
+    None off the main thread (where signal handlers cannot be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum: int, frame: Any) -> None:
+        stopping.set()
+        signal.default_int_handler(signum, frame)
+
+    return signal.signal(signal.SIGINT, handler)
 
 
 def _print_summary(console: Any, summary: EvaluationSummary) -> None:
@@ -624,10 +669,10 @@ def _print_summary(console: Any, summary: EvaluationSummary) -> None:
 __all__ = [
     "DEFAULT_EMBEDDED_CLOUD",
     "DEFAULT_EMBEDDED_LOCAL",
+    "DEFAULT_MAX_CONCURRENCY",
     "EvaluationError",
     "EvaluationSummary",
-    "describe_model",
-    "evaluation_models",
     "run_evaluation",
     "run_item",
+    "run_items",
 ]

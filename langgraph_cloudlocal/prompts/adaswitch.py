@@ -62,14 +62,34 @@ class Verdict(BaseModel):
         return value.strip().lower() if isinstance(value, str) else value
 
     def wrong_probability(self) -> float:
-        """The probability that the step is wrong: ``confidence`` if the verdict is "wrong", else
-        ``1 - confidence``."""
+        """The probability that the step is wrong.
+
+        Returns:
+            ``confidence`` if the verdict is "wrong", else ``1 - confidence``.
+
+        Example:
+            >>> Verdict(verdict="correct", confidence=0.75).wrong_probability()
+            0.25
+        """
         return self.confidence if self.verdict == "wrong" else 1.0 - self.confidence
 
 
 def step_json(text: str, is_final: bool, final_answer: str) -> str:
     """A step as the local model writes it (the assistant turns of the conversation and of the
-    fine-tuning data)."""
+    fine-tuning data).
+
+    Args:
+        text: The step.
+        is_final: Whether it gives the final answer.
+        final_answer: The final answer (dropped when ``is_final`` is false).
+
+    Returns:
+        The JSON text.
+
+    Example:
+        >>> step_json("48 / 2 = 24", False, "24")
+        '{"step": "48 / 2 = 24", "is_final": false, "final_answer": ""}'
+    """
     return json.dumps(
         {"step": text, "is_final": bool(is_final), "final_answer": final_answer if is_final else ""},
         ensure_ascii=False,
@@ -89,14 +109,30 @@ LOCAL_SYSTEM = (
     "is_final (true only when this step gives the final answer), "
     'final_answer (the final answer when is_final is true, otherwise "").'
 )
+"""The local model's system prompt."""
 FIRST_STEP = "Write the first step."
+"""The end of the first user turn."""
 NEXT_STEP = "Write the next step."
+"""The user turn after each accepted step."""
 # Fine-tuning data only: the turn between a wrong local step and the cloud's correction.
 CORRECTION_REQUEST = "That step may be wrong. Write a corrected version of that step."
+"""Fine-tuning data only: the turn between a wrong local step and the cloud's correction."""
 
 
 def first_user_message(question: str, documents: Sequence[str]) -> str:
-    """The opening user turn of the local conversation (documents first, for the prompt cache)."""
+    """The opening user turn of the local conversation (documents first, for the prompt cache).
+
+    Args:
+        question: The question.
+        documents: The documents' texts (may be empty).
+
+    Returns:
+        The user turn.
+
+    Example:
+        >>> first_user_message("What is 6 x 7?", [])
+        'Question: What is 6 x 7?\\nWrite the first step.'
+    """
     head = f"Documents:\n{format_documents(list(documents))}\n\n" if documents else ""
     return f"{head}Question: {question}\n{FIRST_STEP}"
 
@@ -104,7 +140,20 @@ def first_user_message(question: str, documents: Sequence[str]) -> str:
 def local_step_messages(
     question: str, documents: Sequence[str], steps: Sequence[Mapping[str, Any]]
 ) -> list[BaseMessage]:
-    """The local model writes the next step; each accepted step (local or cloud) is an earlier turn."""
+    """The local model writes the next step; each accepted step (local or cloud) is an earlier turn.
+
+    Args:
+        question: The question.
+        documents: The documents' texts (the local model's context).
+        steps: The accepted steps (``{"text", "is_final", "final_answer"}``).
+
+    Returns:
+        System, first user turn, then an assistant turn and ``NEXT_STEP`` per accepted step.
+
+    Example:
+        >>> [m.type for m in local_step_messages("Q?", [], [{"text": "a", "is_final": False}])]
+        ['system', 'human', 'ai', 'human']
+    """
     messages: list[BaseMessage] = [
         SystemMessage(LOCAL_SYSTEM),
         HumanMessage(first_user_message(question, documents)),
@@ -123,6 +172,7 @@ VERIFIER_SYSTEM = (
     'verdict ("correct" or "wrong"), confidence (a number from 0 to 1: how sure you are of your verdict), '
     "reason (a few words)."
 )
+"""The self-reflection verifier's system prompt."""
 
 
 def _numbered(steps: Sequence[str]) -> str:
@@ -136,7 +186,18 @@ def verifier_user_message(
     step: str,
     final_answer: str | None = None,
 ) -> str:
-    """The verifier's prompt: the question, the accepted steps, and the step to check."""
+    """The verifier's prompt: the question, the accepted steps, and the step to check.
+
+    Args:
+        question: The question.
+        documents: The documents' texts.
+        steps_so_far: The accepted steps' texts.
+        step: The step to check.
+        final_answer: The final answer the step gives, if any.
+
+    Returns:
+        The user turn.
+    """
     head = f"Documents:\n{format_documents(list(documents))}\n\n" if documents else ""
     final = f"\nIt gives the final answer: {final_answer}" if final_answer else ""
     return (
@@ -152,7 +213,18 @@ def verifier_messages(
     step: str,
     final_answer: str | None = None,
 ) -> list[BaseMessage]:
-    """System + user messages of the self-reflection verifier."""
+    """System and user messages of the self-reflection verifier (schema :class:`Verdict`).
+
+    Args:
+        question: The question.
+        documents: The documents' texts.
+        steps_so_far: The accepted steps' texts.
+        step: The step to check.
+        final_answer: The final answer the step gives, if any.
+
+    Returns:
+        The messages.
+    """
     return [
         SystemMessage(VERIFIER_SYSTEM),
         HumanMessage(verifier_user_message(question, documents, steps_so_far, step, final_answer)),
@@ -169,6 +241,7 @@ CLOUD_SYSTEM = (
     "is_final (true only if this step gives the final answer), "
     'final_answer (the final answer when is_final is true, otherwise "").'
 )
+"""The cloud's system prompt: rewrite one doubtful step."""
 
 
 def cloud_step_messages(
@@ -177,7 +250,22 @@ def cloud_step_messages(
     draft: str,
     draft_final_answer: str | None = None,
 ) -> list[BaseMessage]:
-    """The cloud rewrites the doubtful step: it gets the question, the accepted steps and the draft."""
+    """The cloud rewrites the doubtful step: it gets the question, the accepted steps and the draft
+    (never the documents).
+
+    Args:
+        question: The question.
+        steps_so_far: The accepted steps' texts.
+        draft: The doubtful local step.
+        draft_final_answer: The final answer the draft claims, if any.
+
+    Returns:
+        The system and user messages.
+
+    Example:
+        >>> cloud_step_messages("Q?", ["a"], "b")[1].text.splitlines()[-1]
+        'Write step 2.'
+    """
     number = len(steps_so_far) + 1
     claimed = f"\nThe draft claims the final answer: {draft_final_answer}" if draft_final_answer else ""
     return [

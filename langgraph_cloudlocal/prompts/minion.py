@@ -4,8 +4,8 @@ each new question reuses the server's prompt cache."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
@@ -46,9 +46,10 @@ SUPERVISOR_SYSTEM = (
     "has read them and answers your questions. It is weak: ask short, simple questions, one fact at a time. "
     "Reply with JSON only."
 )
+"""The supervisor's (cloud's) system prompt."""
 
 
-def _transcript_text(transcript: Sequence[dict]) -> str:
+def _transcript_text(transcript: Sequence[Mapping[str, Any]]) -> str:
     lines = []
     for turn in transcript:
         if turn["role"] not in ("cloud", "local"):
@@ -58,7 +59,7 @@ def _transcript_text(transcript: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
-def _history_text(history: Sequence[dict]) -> str:
+def _history_text(history: Sequence[Mapping[str, Any]]) -> str:
     """Earlier questions of the conversation (a thread) and the answers given; never the documents."""
     if not history:
         return ""
@@ -68,8 +69,20 @@ def _history_text(history: Sequence[dict]) -> str:
     return "Earlier in this conversation:\n" + "\n".join(lines) + "\n\n"
 
 
-def first_message_messages(question: str, history: Sequence[dict] = ()) -> list[BaseMessage]:
-    """The supervisor writes its first question to the worker."""
+def first_message_messages(question: str, history: Sequence[Mapping[str, Any]] = ()) -> list[BaseMessage]:
+    """The supervisor writes its first question to the worker (schema :class:`FirstMessage`).
+
+    Args:
+        question: The user's question.
+        history: Earlier ``{"question", "answer"}`` turns of the thread (never the documents).
+
+    Returns:
+        The system and user messages.
+
+    Example:
+        >>> first_message_messages("Budget?")[1].text.splitlines()[0]
+        "User's question: Budget?"
+    """
     return [
         SystemMessage(SUPERVISOR_SYSTEM),
         HumanMessage(
@@ -80,9 +93,22 @@ def first_message_messages(question: str, history: Sequence[dict] = ()) -> list[
 
 
 def decide_messages(
-    question: str, transcript: Sequence[dict], rounds_left: int, history: Sequence[dict] = ()
+    question: str,
+    transcript: Sequence[Mapping[str, Any]],
+    rounds_left: int,
+    history: Sequence[Mapping[str, Any]] = (),
 ) -> list[BaseMessage]:
-    """After a worker reply: answer, or ask again (``rounds_left`` more questions allowed)."""
+    """After a worker reply: answer, or ask again (schema :class:`SupervisorTurn`).
+
+    Args:
+        question: The user's question.
+        transcript: The exchanges so far (``{"role", "round", "text"}``).
+        rounds_left: How many more questions are allowed.
+        history: Earlier turns of the thread.
+
+    Returns:
+        The system and user messages.
+    """
     return [
         SystemMessage(SUPERVISOR_SYSTEM),
         HumanMessage(
@@ -96,9 +122,18 @@ def decide_messages(
 
 
 def final_messages(
-    question: str, transcript: Sequence[dict], history: Sequence[dict] = ()
+    question: str, transcript: Sequence[Mapping[str, Any]], history: Sequence[Mapping[str, Any]] = ()
 ) -> list[BaseMessage]:
-    """The last round: the supervisor must answer from the conversation."""
+    """The last round: the supervisor must answer from the conversation (schema :class:`FinalAnswer`).
+
+    Args:
+        question: The user's question.
+        transcript: The exchanges so far.
+        history: Earlier turns of the thread.
+
+    Returns:
+        The system and user messages.
+    """
     return [
         SystemMessage(SUPERVISOR_SYSTEM),
         HumanMessage(
@@ -116,13 +151,25 @@ WORKER_SYSTEM = (
     "You have read the documents below. A supervisor asks you questions about them. Answer briefly, "
     "using only the documents, and quote the words that support your answer."
 )
+"""The worker's (local model's) system prompt."""
 
 
-def worker_messages(documents: list[str], transcript: Sequence[dict]) -> list[BaseMessage]:
+def worker_messages(documents: list[str], transcript: Sequence[Mapping[str, Any]]) -> list[BaseMessage]:
     """The worker's conversation: documents first (prompt cache), then the exchanges so far.
 
-    ``transcript`` ends with the message the worker must answer: the supervisor's (role ``cloud``), or
-    the user's question itself (role ``user``, when the cloud budget ran out).
+    Args:
+        documents: The documents' texts.
+        transcript: The exchanges so far; it ends with the message the worker must answer: the
+            supervisor's (role ``cloud``), or the user's question itself (role ``user``, when the cloud
+            budget ran out).
+
+    Returns:
+        The messages: system, then alternating user and assistant turns.
+
+    Example:
+        >>> turns = [{"role": "cloud", "round": 1, "text": "Budget?"}]
+        >>> worker_messages(["The budget is 7,300 euros."], turns)[1].text
+        'Documents:\\nThe budget is 7,300 euros.\\n\\nSupervisor: Budget?'
     """
     messages: list[BaseMessage] = [SystemMessage(WORKER_SYSTEM)]
     head = f"Documents:\n{format_documents(documents)}\n\n"
@@ -136,9 +183,18 @@ def worker_messages(documents: list[str], transcript: Sequence[dict]) -> list[Ba
     return messages
 
 
-def worker_excerpt_messages(excerpts: list[str], transcript: Sequence[dict]) -> list[BaseMessage]:
-    """The worker's conversation when it reads retrieved excerpts instead of whole documents: the
-    earlier exchanges, then the excerpts found for the latest message, then that message."""
+def worker_excerpt_messages(
+    excerpts: list[str], transcript: Sequence[Mapping[str, Any]]
+) -> list[BaseMessage]:
+    """The worker's conversation when it reads retrieved excerpts instead of whole documents.
+
+    Args:
+        excerpts: The chunks retrieved for the latest message.
+        transcript: The exchanges so far, ending with the message to answer.
+
+    Returns:
+        The earlier exchanges, then the excerpts, then the latest message.
+    """
     messages: list[BaseMessage] = [
         SystemMessage(WORKER_SYSTEM.replace("the documents below", "the excerpts below"))
     ]

@@ -19,6 +19,8 @@ from typing import Any, Literal
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from langgraph_cloudlocal.prompts import conversation_history
+
 # Fields cut to this many characters when job outputs are shown to the supervisor.
 FINDING_FIELD_CHARS = 300
 
@@ -83,10 +85,10 @@ class JobOutput(BaseModel):
 
 class Synthesis(BaseModel):
     """The supervisor's verdict after reading a round's findings. ``working`` (one line, e.g. a sum)
-    comes before ``answer`` so a small cloud model computes before it answers; ``feedback``,
+    comes before ``decision`` and ``answer`` so a small cloud model computes before it answers; ``feedback``,
     ``scratchpad`` and ``reason`` are optional (output tokens are the dear ones)."""
 
-    model_config = ConfigDict(json_schema_extra={"required": ["working", "answer", "decision"]})
+    model_config = ConfigDict(json_schema_extra={"required": ["working", "decision", "answer"]})
 
     # maxLength bounds constrained decoding (a small model can repeat digits to the token limit).
     working: str = Field(
@@ -94,12 +96,13 @@ class Synthesis(BaseModel):
         description="one line: which values answer it, and any arithmetic",
         json_schema_extra={"maxLength": 300},
     )
+    # The decision comes before the answer, so the answer streams only when it is final.
+    decision: Literal["final", "another_round"] = Field(description="'final' to answer now")
     answer: str = Field(
         default="",
-        description="the answer to the user's question, short",
+        description="if final: the answer to the user's question, short",
         json_schema_extra={"maxLength": 200},
     )
-    decision: Literal["final", "another_round"] = Field(description="'final' to answer now")
     feedback: str = Field(default="", description="if another_round: what is missing")
     scratchpad: str = Field(default="", description="notes to keep for the next round")
     reason: str = Field(default="", description="one short sentence: why")
@@ -161,8 +164,10 @@ def plan_messages(
     retrieval: bool,
     scratchpad: str = "",
     feedback: str = "",
+    history: Sequence[dict[str, Any]] = (),
 ) -> list[BaseMessage]:
-    """The supervisor plans this round's tasks; it sees sizes, its notes and its feedback, never the text."""
+    """The supervisor plans this round's tasks; it sees sizes, its notes, its feedback and the earlier turns
+    of the conversation (their questions and answers), never the text."""
     how = (
         "A task with a name runs on the chunks that contain that name; others on the chunks that best "
         "match them."
@@ -174,7 +179,7 @@ def plan_messages(
     return [
         SystemMessage(SUPERVISOR_SYSTEM),
         HumanMessage(
-            f"User's question: {question}\n\n"
+            f"{conversation_history(history)}User's question: {question}\n\n"
             f"The documents: {n_documents} document(s), {n_chars} characters, {n_chunks} chunks. {how}\n"
             f"Round {round_number} of {max_rounds}.{notes}{missing}\n\n"
             f"Write at most {max_tasks} tasks. A task looks up one fact about one name of the question: when "
@@ -250,6 +255,7 @@ def synthesize_messages(
     tasks: Sequence[dict[str, Any]] | None = None,
     jobs_per_task: dict[int, int] | None = None,
     show_quotes: bool = False,
+    history: Sequence[dict[str, Any]] = (),
 ) -> list[BaseMessage]:
     """The supervisor reads the filtered job outputs (never the documents) and answers or asks again."""
     notes = f"\nYour notes so far: {scratchpad.strip()}" if scratchpad.strip() else ""
@@ -264,11 +270,12 @@ def synthesize_messages(
     return [
         SystemMessage(SUPERVISOR_SYSTEM),
         HumanMessage(
-            f"User's question: {question}\n\nWorker findings (round {round_number}; per task, the values "
+            f"{conversation_history(history)}User's question: {question}\n\nWorker findings (round {round_number}; per task, the values "
             f"read in the documents and how many excerpts agree):\n{table}{notes}\n\n{rule} "
             "Use only the values above that answer the question.\n"
-            'JSON: {"working": "one line: the values used and any arithmetic", "answer": "short answer", '
-            '"decision": "final" or "another_round", "feedback": "only if another_round: what is missing"}'
+            'JSON: {"working": "one line: the values used and any arithmetic", '
+            '"decision": "final" or "another_round", "answer": "short answer (empty if another_round)", '
+            '"feedback": "only if another_round: what is missing"}'
         ),
     ]
 

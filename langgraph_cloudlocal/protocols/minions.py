@@ -60,30 +60,29 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
-from langgraph.types import Overwrite, Send
+from langgraph.types import Checkpointer, Overwrite, Send
 from typing_extensions import TypedDict  # pydantic (Studio's schemas) rejects typing.TypedDict on 3.11
 
 from langgraph_cloudlocal.calls import ModelCallError, call_structured
-from langgraph_cloudlocal.decisions import SwitchDecision, emit_decision, emit_progress, make_decision
+from langgraph_cloudlocal.decisions import SwitchDecision, emit_progress
 from langgraph_cloudlocal.documents import chunking_for
 from langgraph_cloudlocal.errors import CloudLocalError
 from langgraph_cloudlocal.ledger import PriceTable, merge_usage, usage_delta
 from langgraph_cloudlocal.models import ResolvedModel
 from langgraph_cloudlocal.prompts import minions as prompts
+from langgraph_cloudlocal.protocols.answer_stream import AnswerStream
 from langgraph_cloudlocal.protocols.common import (
     MODEL_RETRY,
+    SETTINGS_KEY,
     DecisionsField,
     InputError,
     ModelRoles,
     ModelSpec,
+    ProtocolNodes,
     ProtocolOutput,
     RunSettings,
     UsageField,
-    budget_refusal,
-    budget_retry_guard,
     budget_stop_decision,
-    check_input,
-    current_settings,
     settings_class_with_defaults,
     usage_report,
 )
@@ -175,10 +174,12 @@ class MinionsInput(TypedDict, total=False):
 class MinionsOutput(ProtocolOutput, total=False):
     jobs: list[dict[str, Any]]  # the job table, every round
     rounds: list[dict[str, Any]]  # one summary per round
+    history: list[dict[str, Any]]  # the conversation on this thread: {question, answer} per turn
 
 
 class MinionsState(TypedDict, total=False):
     question: str
+    settings: dict[str, Any]  # the run's validated settings (prepare)
     documents: list[str]
     document_ids: list[str]
     # prepared once
@@ -205,6 +206,7 @@ class MinionsState(TypedDict, total=False):
     rounds: Annotated[list, operator.add]
     done: bool
     answer: str
+    history: Annotated[list, operator.add]  # {question, answer} per finished turn on this thread
     ledger: UsageField
     usage: dict[str, Any]
     decisions: DecisionsField
@@ -216,6 +218,7 @@ class JobInput(TypedDict):
     job: dict[str, Any]
     round_key: str
     jobs_total: int
+    settings: dict[str, Any]  # the run's validated settings (a job does not validate them again)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -372,6 +375,13 @@ def best_attributed(rows: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]
     return kept, aside
 
 
+def has_one_false_equation(working: str) -> bool:
+    """Whether :func:`checked_arithmetic` may replace the answer given with this working."""
+    from langgraph_cloudlocal.protocols.step_checks import equations
+
+    return sum(1 for e in equations(working or "") if not e.holds) == 1
+
+
 def checked_arithmetic(working: str, answer: str) -> str | None:
     """The recomputed answer when the supervisor's one-line working holds a false equation whose stated
     result is the answer ("1515 + 2358 + 823 = 4689", answer 4689 -> "4696"); None when there is nothing
@@ -397,37 +407,47 @@ def tasks_allowed(question: str, max_tasks: int) -> int:
     return max(1, min(max_tasks, len(names))) if names else max_tasks
 
 
-def _prompt_text(messages: Sequence[Any]) -> str:
-    return "\n".join(str(m.content) for m in messages)
-
-
 # --------------------------------------------------------------------------------------------------
 # The graph
 
 
-def build_minions(
-    local: ModelSpec = None,
-    cloud: ModelSpec = None,
-    *,
-    chunk_store: Any | None = None,
-    store: Any | None = None,
-    prices: PriceTable | None = None,
-    **settings: Any,
-) -> StateGraph:
-    """The uncompiled MinionS graph. ``chunk_store``: a ``ChunkStore`` for retrieval and ``document_ids``
-    (``store`` is its older name, kept working); ``settings``: :class:`MinionsSettings` defaults."""
-    if chunk_store is not None and store is not None and chunk_store is not store:
-        raise InputError("give the ChunkStore once: chunk_store= (store= is its older name)")
-    store = chunk_store if chunk_store is not None else store
-    roles = ModelRoles(local, cloud, prices)
-    settings_class = settings_class_with_defaults(MinionsSettings, settings)
+class MinionsNodes(ProtocolNodes[MinionsSettings]):
+    """MinionS's nodes, in the order a round meets them: ``prepare`` (the start: input, chunks, store),
+    ``plan`` (cloud), ``job`` (local, one per chunk and task, in waves), ``wave_done``, ``filter`` and
+    ``synthesize`` (cloud), with the routes ``fan_out``, ``next_wave`` and ``after_synthesize``.
+
+    Args:
+        roles: The models and prices.
+        settings_class: :class:`MinionsSettings` with the build-time defaults.
+        chunk_store: A ``ChunkStore`` for retrieval and ``document_ids`` input, or None.
+
+    Example:
+        >>> from langgraph_cloudlocal.protocols.common import settings_state
+        >>> from langgraph_cloudlocal.testing import ScriptedChatModel
+        >>> worker = ScriptedChatModel(replies=['{"citation": "The budget is 7,300 euros.", "answer": "7,300 euros"}'])
+        >>> nodes = MinionsNodes(ModelRoles(worker, ScriptedChatModel(replies=["{}"])), MinionsSettings)
+        >>> job = {"round": 1, "task": "budget", "task_index": 0, "entity": "", "chunk_id": "c0",
+        ...        "document_id": "d0", "chunk_text": "The budget is 7,300 euros.", "advice": "", "sample": 0}
+        >>> state = {"job": job, "round_key": "r1", "jobs_total": 1, **settings_state(MinionsSettings())}
+        >>> nodes.job(state)["jobs"][0]["answer"]
+        '7,300 euros'
+    """
+
+    protocol = PROTOCOL
+
+    def __init__(
+        self, roles: ModelRoles, settings_class: type[MinionsSettings], chunk_store: Any | None = None
+    ) -> None:
+        super().__init__(roles, settings_class)
+        self.chunk_store: Any = chunk_store  # a ChunkStore (duck-typed: search, chunks_containing, ...)
 
     # ---------------------------------------------------------------------------------------------- prepare
-    def prepare(state: MinionsState, runtime: Runtime[Any]) -> dict[str, Any]:
-        run = current_settings(runtime.context, settings_class)
-        question, documents = check_input(
-            state.get("question"), state.get("documents"), documents_required=False
-        )
+    def prepare(self, state: MinionsState, runtime: Runtime[Any]) -> dict[str, Any]:
+        """The start: settings and input checked once, the documents chunked (into the store when
+        retrieval is used), the per-run keys reset (a thread keeps ``history``)."""
+        store = self.chunk_store
+        run, started = self.begin(state, runtime, documents_required=False)
+        documents = started["documents"]
         document_ids = state.get("document_ids") or []
         if isinstance(document_ids, str):
             document_ids = [document_ids]
@@ -487,8 +507,7 @@ def build_minions(
             store_ids = list(dict.fromkeys([*new_ids, *document_ids]))
             n_chunks = int(store.count(document_ids=store_ids))
             update |= {"store_ids": store_ids, "chunks": [], "n_chunks": n_chunks}
-            decision = make_decision(
-                PROTOCOL,
+            decision = self.decide(
                 "prepare",
                 "retrieval",
                 f"jobs run on the chunks each task needs (those naming its entity, else the top "
@@ -497,17 +516,14 @@ def build_minions(
         else:
             chunks = chunk_texts(documents, run) + stored_chunks
             update |= {"chunks": chunks, "store_ids": [], "n_chunks": len(chunks)}
-            decision = make_decision(
-                PROTOCOL, "prepare", "all_chunks", f"jobs run on all {len(chunks)} chunk(s): {why}"
-            )
-        update["decisions"] = [emit_decision(decision)]
-        # Reset the per-run channels, so a new question on a thread whose last run finished (a
-        # checkpointer keeps the old state) has its own jobs, rounds, decisions and ledger.
+            decision = self.decide("prepare", "all_chunks", f"jobs run on all {len(chunks)} chunk(s): {why}")
+        # begin() reset the ledger and decisions; MinionS's own per-run keys are reset here, so a new
+        # question on a thread whose last run finished has its own jobs and rounds.
+        update = started | update
         update |= {
             "jobs": Overwrite([]),
             "rounds": Overwrite([]),
-            "decisions": Overwrite(update["decisions"]),
-            "ledger": Overwrite({}),
+            "decisions": Overwrite([decision]),
             "findings": [],
             "feedback": "",
             "scratchpad": "",
@@ -517,7 +533,7 @@ def build_minions(
 
     # ---------------------------------------------------------------------------------------------- plan
     def chunks_for_task(
-        state: MinionsState, run: MinionsSettings, task: prompts.PlannedTask
+        self, state: MinionsState, run: MinionsSettings, task: prompts.PlannedTask
     ) -> tuple[list[dict[str, Any]], str]:
         """The chunks one task runs on, and how they were chosen: ``named`` (every chunk that contains
         the task's entity), ``retrieved`` (the store's top_k for its query) or ``all``."""
@@ -526,7 +542,9 @@ def build_minions(
             if state.get("retrieval"):
                 named = [
                     _chunk_dict(c)
-                    for c in store.chunks_containing(entity, document_ids=state.get("store_ids") or None)
+                    for c in self.chunk_store.chunks_containing(
+                        entity, document_ids=state.get("store_ids") or None
+                    )
                 ]
             else:
                 wanted = prompts.normalized(entity)
@@ -535,18 +553,18 @@ def build_minions(
                 return named, "named"
         if state.get("retrieval"):
             query = task.query.strip() or " ".join(x for x in (entity, task.task.strip()) if x)
-            hits = store.search(query, k=run.top_k, document_ids=state.get("store_ids") or None)
+            hits = self.chunk_store.search(query, k=run.top_k, document_ids=state.get("store_ids") or None)
             return [_chunk_dict(c) for c in hits], "retrieved"
         return list(state.get("chunks") or []), "all"
 
     def make_jobs(
-        state: MinionsState, run: MinionsSettings, tasks: list[prompts.PlannedTask], round_number: int
+        self, state: MinionsState, run: MinionsSettings, tasks: list[prompts.PlannedTask], round_number: int
     ) -> tuple[list[dict[str, Any]], list[str], list[str]]:
         """(jobs, how each task chose its chunks, ids of chunks a cap left unread)."""
         per_task: list[list[dict[str, Any]]] = []
         sources: list[str] = []
         for index, task in enumerate(tasks):
-            chunks, source = chunks_for_task(state, run, task)
+            chunks, source = self.chunks_for_task(state, run, task)
             sources.append(source)
             seen: set[str] = set()
             jobs = []
@@ -579,10 +597,10 @@ def build_minions(
         unread = [job["chunk_id"] for jobs in per_task for job in jobs if job["chunk_id"] not in read]
         return kept, sources, list(dict.fromkeys(unread))
 
-    def plan(state: MinionsState, runtime: Runtime[Any], config: RunnableConfig) -> dict[str, Any]:
-        run = current_settings(runtime.context, settings_class)
+    def plan(self, state: MinionsState, config: RunnableConfig) -> dict[str, Any]:
+        run = self.settings(state)
         question = state["question"].strip()
-        _, cloud_model = roles.for_run(run)
+        _, cloud_model = self.roles.for_run(run)
         round_number = int(state.get("round") or 0) + 1
         doc_texts = state.get("doc_texts") or []
         messages = prompts.plan_messages(
@@ -596,10 +614,11 @@ def build_minions(
             retrieval=bool(state.get("retrieval")),
             scratchpad=state.get("scratchpad") or "",
             feedback=state.get("feedback") or "",
+            history=state.get("history") or [],
         )
         decisions: list[SwitchDecision] = []
         update: dict[str, Any] = {"round": round_number, "last_round": round_number >= run.max_rounds}
-        refusal = budget_refusal(state.get("ledger"), run, cloud_model, roles.prices, _prompt_text(messages))
+        refusal = self.budget_refusal(state, run, messages)
         tokens = 0
         if refusal:
             decisions.append(budget_stop_decision(PROTOCOL, "plan", refusal, round_number))
@@ -618,7 +637,7 @@ def build_minions(
                 prompts.plan_schema(allowed),
                 retries=run.structured_retries,
                 max_tokens=run.cloud_max_tokens,
-                retry_refusal=budget_retry_guard(state.get("ledger"), run, cloud_model, roles.prices),
+                retry_refusal=self.retry_guard(state, run),
             )
             update["ledger"] = result.usage
             tokens = result.tokens
@@ -628,15 +647,12 @@ def build_minions(
             if not tasks:
                 problem = result.error or "the plan had no tasks"
                 decisions.append(
-                    emit_decision(
-                        make_decision(
-                            PROTOCOL,
-                            "plan",
-                            "plan_failed",
-                            f"the cloud's plan could not be used ({problem}); the question itself is the only task",
-                            step=round_number,
-                            tokens=tokens,
-                        )
+                    self.decide(
+                        "plan",
+                        "plan_failed",
+                        f"the cloud's plan could not be used ({problem}); the question itself is the only task",
+                        step=round_number,
+                        tokens=tokens,
                     )
                 )
                 tasks = [prompts.PlannedTask(task=question, query=question, advice="")]
@@ -648,7 +664,7 @@ def build_minions(
             how = f"{len(tasks)} task(s) planned by the cloud" + (
                 f" ({dropped_tasks} more dropped by {limit})" if dropped_tasks else ""
             )
-        jobs, sources, unread = make_jobs(state, run, tasks, round_number)
+        jobs, sources, unread = self.make_jobs(state, run, tasks, round_number)
         chosen = {
             "named": "the chunks that name its entity",
             "retrieved": f"the top {run.top_k} retrieved chunks",
@@ -659,32 +675,26 @@ def build_minions(
             for i, source in enumerate(sources)
         )
         decisions.append(
-            emit_decision(
-                make_decision(
-                    PROTOCOL,
-                    "plan",
-                    "plan",
-                    f"{how}; {len(jobs)} job(s): {where}",
-                    step=round_number,
-                    tokens=tokens,
-                    score=len(jobs),
-                )
+            self.decide(
+                "plan",
+                "plan",
+                f"{how}; {len(jobs)} job(s): {where}",
+                step=round_number,
+                tokens=tokens,
+                score=len(jobs),
             )
         )
         if unread:
             shown = ", ".join(unread[:10]) + (f" and {len(unread) - 10} more" if len(unread) > 10 else "")
             decisions.append(
-                emit_decision(
-                    make_decision(
-                        PROTOCOL,
-                        "plan",
-                        "jobs_capped",
-                        f"max_jobs_per_round={run.max_jobs_per_round} left {len(unread)} chunk(s) a task "
-                        f"needed unread: {shown}",
-                        step=round_number,
-                        score=len(unread),
-                        threshold=run.max_jobs_per_round,
-                    )
+                self.decide(
+                    "plan",
+                    "jobs_capped",
+                    f"max_jobs_per_round={run.max_jobs_per_round} left {len(unread)} chunk(s) a task "
+                    f"needed unread: {shown}",
+                    step=round_number,
+                    score=len(unread),
+                    threshold=run.max_jobs_per_round,
                 )
             )
         emit_progress(PROTOCOL, round=round_number, phase="jobs", jobs_done=0, jobs_total=len(jobs))
@@ -699,15 +709,15 @@ def build_minions(
             "decisions": decisions,
         }
 
-    def fan_out(state: MinionsState) -> list[Send] | str:
+    def fan_out(self, state: MinionsState) -> list[Send] | str:
         if state.get("skip_jobs"):
             return "synthesize"
         jobs = state.get("pending_jobs") or []
         if not jobs:
             return "filter"
-        return _wave(state)
+        return self.next_wave(state)
 
-    def _wave(state: MinionsState) -> list[Send] | str:
+    def next_wave(self, state: MinionsState) -> list[Send] | str:
         jobs = state.get("pending_jobs") or []
         start = int(state.get("wave_start") or 0)
         size = int(state.get("wave_size") or len(jobs) or 1)
@@ -715,16 +725,21 @@ def build_minions(
         if not wave:
             return "filter"
         key = state.get("round_key") or ""
-        return [Send("job", JobInput(job=job, round_key=key, jobs_total=len(jobs))) for job in wave]
+        settings = state[SETTINGS_KEY]  # each job reads the run's settings from its own payload
+        return [
+            Send("job", JobInput(job=job, round_key=key, jobs_total=len(jobs), settings=settings))
+            for job in wave
+        ]
 
+    @staticmethod
     def wave_done(state: MinionsState) -> dict[str, Any]:
         # A barrier: the wave's results are checkpointed before the next wave starts.
         return {"wave_start": int(state.get("wave_start") or 0) + int(state.get("wave_size") or 1)}
 
     # ---------------------------------------------------------------------------------------------- job
-    def job(state: JobInput, runtime: Runtime[Any]) -> dict[str, Any]:
-        run = current_settings(runtime.context, settings_class)
-        local_model, _ = roles.for_run(run)
+    def job(self, state: JobInput) -> dict[str, Any]:
+        run = self.settings(state)
+        local_model, _ = self.roles.for_run(run)
         if run.samples_per_job > 1:
             local_model = _sampling_model(local_model, run.sample_temperature)
         spec = state["job"]
@@ -808,7 +823,7 @@ def build_minions(
         return {"jobs": [row], "ledger": ledger}
 
     # ---------------------------------------------------------------------------------------------- filter
-    def filter_jobs(state: MinionsState) -> dict[str, Any]:
+    def filter_jobs(self, state: MinionsState) -> dict[str, Any]:
         round_number = int(state.get("round") or 0)
         _forget_round(state.get("round_key") or "")
         rows = [r for r in state.get("jobs") or [] if r.get("round") == round_number]
@@ -821,32 +836,26 @@ def build_minions(
         elsewhere = [r for r in answered if r.get("attribution") == "other_entity"]
         if copied or unverified or set_aside:
             decisions.append(
-                emit_decision(
-                    make_decision(
-                        PROTOCOL,
-                        "filter",
-                        "doubtful_findings",
-                        f"{len(copied)} job(s) copied the prompt's template (the copied answer or citation dropped); "
-                        f"{len(unverified)} finding(s) cite words not in their excerpt (flagged to the cloud); "
-                        f"{len(set_aside)} finding(s) set aside for a better-attributed one of the same task "
-                        f"({len(elsewhere)} quoting a similar but different name)",
-                        step=round_number,
-                        score=(len(copied) + len(unverified) + len(set_aside)) / len(rows),
-                    )
+                self.decide(
+                    "filter",
+                    "doubtful_findings",
+                    f"{len(copied)} job(s) copied the prompt's template (the copied answer or citation dropped); "
+                    f"{len(unverified)} finding(s) cite words not in their excerpt (flagged to the cloud); "
+                    f"{len(set_aside)} finding(s) set aside for a better-attributed one of the same task "
+                    f"({len(elsewhere)} quoting a similar but different name)",
+                    step=round_number,
+                    score=(len(copied) + len(unverified) + len(set_aside)) / len(rows),
                 )
             )
         if failed:
             errors = sorted({str(r.get("error"))[:120] for r in failed})
             decisions.append(
-                emit_decision(
-                    make_decision(
-                        PROTOCOL,
-                        "filter",
-                        "job_failed",
-                        f"{len(failed)} of {len(rows)} job(s) failed: " + "; ".join(errors[:3]),
-                        step=round_number,
-                        score=len(failed) / len(rows),
-                    )
+                self.decide(
+                    "filter",
+                    "job_failed",
+                    f"{len(failed)} of {len(rows)} job(s) failed: " + "; ".join(errors[:3]),
+                    step=round_number,
+                    score=len(failed) / len(rows),
                 )
             )
         emit_progress(
@@ -861,10 +870,10 @@ def build_minions(
         return {"findings": findings, "decisions": decisions}
 
     # ---------------------------------------------------------------------------------------------- synthesize
-    def synthesize(state: MinionsState, runtime: Runtime[Any]) -> dict[str, Any]:
-        run = current_settings(runtime.context, settings_class)
+    def synthesize(self, state: MinionsState) -> dict[str, Any]:
+        run = self.settings(state)
         question = state["question"].strip()
-        local_model, cloud_model = roles.for_run(run)
+        local_model, cloud_model = self.roles.for_run(run)
         round_number = int(state.get("round") or 0)
         last_round = bool(state.get("last_round")) or round_number >= run.max_rounds
         doc_texts = state.get("doc_texts") or []
@@ -872,6 +881,16 @@ def build_minions(
         round_rows = [r for r in all_jobs if r.get("round") == round_number]
         findings = state.get("findings") or []
         scratchpad = state.get("scratchpad") or ""
+        # The final answer streams on stream_mode="messages" once the verdict says "final", unless the
+        # working holds a false sum that the harness may correct (then it streams once decided).
+        answer_stream = AnswerStream(
+            "answer",
+            ready=lambda reply: (
+                (reply.get("decision") == "final" or last_round)
+                and "answer" in reply
+                and not has_one_false_equation(str(reply.get("working") or ""))
+            ),
+        )
         summary: dict[str, Any] = {
             "round": round_number,
             "tasks": [t["task"] for t in state.get("tasks") or []],
@@ -884,11 +903,12 @@ def build_minions(
         def finish(
             answer: str, ledger: dict[str, Any], decisions: list[SwitchDecision], **extra: Any
         ) -> dict:
+            answer_stream.finish(answer)
             usage = usage_report(
                 merge_usage(state.get("ledger"), ledger),
                 local_model,
                 cloud_model,
-                roles.prices,
+                self.roles.prices,
                 question=question,
                 documents=doc_texts,
                 answer=answer,
@@ -899,6 +919,7 @@ def build_minions(
                 "ledger": ledger,
                 "decisions": decisions,
                 "rounds": [summary | {"decision": decisions[-1]["decision"], **extra}],
+                "history": [{"question": question, "answer": answer}],
                 "done": True,
             }
 
@@ -910,11 +931,7 @@ def build_minions(
             else:
                 answer = best
                 reason = f"{why}; answered with the answer most jobs gave, found locally"
-            decisions.append(
-                emit_decision(
-                    make_decision(PROTOCOL, "synthesize", "local_answer", reason, step=round_number)
-                )
-            )
+            decisions.append(self.decide("synthesize", "local_answer", reason, step=round_number))
             return finish(answer, ledger, decisions)
 
         if round_rows and not findings and not last_round and not run.synthesize_without_findings:
@@ -923,15 +940,12 @@ def build_minions(
                 f"No worker found an answer in round {round_number} ({len(round_rows)} job(s); tasks: {tasks}). "
                 "Plan different, simpler tasks or other search queries."
             )
-            decision = emit_decision(
-                make_decision(
-                    PROTOCOL,
-                    "synthesize",
-                    "another_round",
-                    f"no job found an answer, so the cloud is not asked to synthesize (it could only guess); "
-                    f"round {round_number + 1} of {run.max_rounds} next",
-                    step=round_number,
-                )
+            decision = self.decide(
+                "synthesize",
+                "another_round",
+                f"no job found an answer, so the cloud is not asked to synthesize (it could only guess); "
+                f"round {round_number + 1} of {run.max_rounds} next",
+                step=round_number,
             )
             return {
                 "feedback": feedback,
@@ -955,8 +969,9 @@ def build_minions(
             tasks=state.get("tasks") or [],
             jobs_per_task=jobs_per_task,
             show_quotes=run.quotes_to_cloud,
+            history=state.get("history") or [],
         )
-        refusal = budget_refusal(state.get("ledger"), run, cloud_model, roles.prices, _prompt_text(messages))
+        refusal = self.budget_refusal(state, run, messages)
         if refusal:
             stop = budget_stop_decision(PROTOCOL, "synthesize", refusal, round_number)
             return local_fallback("the cloud budget is spent", {}, [stop])
@@ -966,7 +981,8 @@ def build_minions(
             prompts.Synthesis,
             retries=run.structured_retries,
             max_tokens=run.cloud_max_tokens,
-            retry_refusal=budget_retry_guard(state.get("ledger"), run, cloud_model, roles.prices),
+            retry_refusal=self.retry_guard(state, run),
+            on_text=answer_stream.on_text,
         )
         value = result.value
         if value is None:
@@ -987,32 +1003,24 @@ def build_minions(
             corrected = checked_arithmetic(value.working, answer)
             if corrected is not None:
                 decisions.append(
-                    emit_decision(
-                        make_decision(
-                            PROTOCOL,
-                            "synthesize",
-                            "arithmetic_corrected",
-                            f"the cloud's working has a false equation; its answer {answer[:40]!r} is recomputed "
-                            f"as {corrected}",
-                            step=round_number,
-                        )
+                    self.decide(
+                        "synthesize",
+                        "arithmetic_corrected",
+                        f"the cloud's working has a false equation; its answer {answer[:40]!r} is recomputed "
+                        f"as {corrected}",
+                        step=round_number,
                     )
                 )
                 answer = corrected
-            decision = emit_decision(
-                make_decision(PROTOCOL, "synthesize", kind, why, step=round_number, tokens=result.tokens)
-            )
+            decision = self.decide("synthesize", kind, why, step=round_number, tokens=result.tokens)
             return finish(answer, result.usage, [*decisions, decision])
         feedback = value.feedback.strip()
-        decision = emit_decision(
-            make_decision(
-                PROTOCOL,
-                "synthesize",
-                "another_round",
-                reason or feedback or "the findings are not enough",
-                step=round_number,
-                tokens=result.tokens,
-            )
+        decision = self.decide(
+            "synthesize",
+            "another_round",
+            reason or feedback or "the findings are not enough",
+            step=round_number,
+            tokens=result.tokens,
         )
         new_scratchpad = value.scratchpad.strip() or scratchpad
         return {
@@ -1025,26 +1033,63 @@ def build_minions(
             ],
         }
 
+    @staticmethod
     def after_synthesize(state: MinionsState) -> str:
         return END if state.get("done") else "plan"
 
-    builder = StateGraph(
-        MinionsState, context_schema=settings_class, input_schema=MinionsInput, output_schema=MinionsOutput
+
+def build_minions(
+    local: ModelSpec = None,
+    cloud: ModelSpec = None,
+    *,
+    chunk_store: Any | None = None,
+    store: Any | None = None,
+    prices: PriceTable | None = None,
+    **settings: Any,
+) -> StateGraph:
+    """The uncompiled MinionS graph: :class:`MinionsNodes` wired into a state machine.
+
+    Args:
+        local: The local (worker) model spec.
+        cloud: The cloud (supervisor) model spec.
+        chunk_store: A ``ChunkStore`` for retrieval and ``document_ids`` input.
+        store: The older name of ``chunk_store``, kept working.
+        prices: Dollars per token for the usage report.
+        **settings: :class:`MinionsSettings` defaults.
+
+    Returns:
+        The ``StateGraph`` (compile it, or use :func:`create_minions`).
+
+    Raises:
+        InputError: An unknown setting, or two different chunk stores.
+    """
+    if chunk_store is not None and store is not None and chunk_store is not store:
+        raise InputError("give the ChunkStore once: chunk_store= (store= is its older name)")
+    nodes = MinionsNodes(
+        ModelRoles(local, cloud, prices),
+        settings_class_with_defaults(MinionsSettings, settings),
+        chunk_store if chunk_store is not None else store,
     )
-    builder.add_node("prepare", prepare)
-    builder.add_node("plan", plan, retry_policy=MODEL_RETRY)
+    builder = StateGraph(
+        MinionsState,
+        context_schema=nodes.settings_class,
+        input_schema=MinionsInput,
+        output_schema=MinionsOutput,
+    )
+    builder.add_node("prepare", nodes.prepare)
+    builder.add_node("plan", nodes.plan, retry_policy=MODEL_RETRY)
     # No node retry: a job retries its own call and records a failure instead of raising.
-    builder.add_node("job", job, input_schema=JobInput)
-    builder.add_node("wave_done", wave_done)
-    builder.add_node("filter", filter_jobs)
-    builder.add_node("synthesize", synthesize, retry_policy=MODEL_RETRY)
+    builder.add_node("job", nodes.job, input_schema=JobInput)
+    builder.add_node("wave_done", nodes.wave_done)
+    builder.add_node("filter", nodes.filter_jobs)
+    builder.add_node("synthesize", nodes.synthesize, retry_policy=MODEL_RETRY)
     builder.add_edge(START, "prepare")
     builder.add_edge("prepare", "plan")
-    builder.add_conditional_edges("plan", fan_out, ["job", "filter", "synthesize"])
+    builder.add_conditional_edges("plan", nodes.fan_out, ["job", "filter", "synthesize"])
     builder.add_edge("job", "wave_done")
-    builder.add_conditional_edges("wave_done", _wave, ["job", "filter"])
+    builder.add_conditional_edges("wave_done", nodes.next_wave, ["job", "filter"])
     builder.add_edge("filter", "synthesize")
-    builder.add_conditional_edges("synthesize", after_synthesize, ["plan", END])
+    builder.add_conditional_edges("synthesize", nodes.after_synthesize, ["plan", END])
     return builder
 
 
@@ -1055,26 +1100,56 @@ def create_minions(
     chunk_store: Any | None = None,
     store: Any | None = None,
     prices: PriceTable | None = None,
+    checkpointer: Checkpointer = None,
     name: str = "minions",
     **settings: Any,
 ) -> CompiledStateGraph:
-    """MinionS as a compiled graph named ``name``, usable as a node of a parent graph.
+    """MinionS as a compiled graph, usable alone or as a node of a parent graph.
 
-    Input: ``question``, ``documents`` (texts) and/or ``document_ids`` (ids of documents already in
-    ``store``). Output: ``answer``, ``usage``, ``decisions``, ``jobs`` (the job table: round, task,
-    chunk_id, answer, citation, explanation, failed, error...) and ``rounds`` (one summary per round).
-    ``settings``: :class:`MinionsSettings` defaults, e.g. ``max_rounds=2, top_k=3``; per run:
-    ``graph.invoke(inputs, context={"max_rounds": 1}, config={"max_concurrency": 4})``.
+    The cloud model plans small tasks, the local model runs them over the document chunks in parallel,
+    and the cloud reads only their filtered findings; it never reads the documents.
+
+    Args:
+        local: the local (worker) model: ``"ollama:NAME"``, ``"openai:NAME"``, ``"embedded:NAME"``, a
+            ``BaseChatModel``, or ``None`` for the environment's default.
+        cloud: the cloud (supervisor) model, in the same forms.
+        chunk_store: a ``ChunkStore`` for retrieval and for ``document_ids`` input (``store`` is its older
+            name, kept working).
+        store: deprecated name of ``chunk_store``.
+        prices: dollars per token for the usage report (defaults: the built-in price table).
+        checkpointer: a LangGraph checkpointer; with one, a thread keeps a conversation: a follow-up
+            question sees the earlier questions and answers (``history``), and the documents stay on
+            the thread.
+        name: the compiled graph's name (its node name inside a parent graph, and in traces).
+        **settings: :class:`MinionsSettings` defaults, e.g. ``max_rounds=2, top_k=3``; per run, override
+            them with ``graph.invoke(inputs, context={"max_rounds": 1})``.
+
+    Returns:
+        A compiled graph. Input: ``question``, ``documents`` (texts) and/or ``document_ids``. Output:
+        ``answer``, ``usage``, ``decisions``, ``jobs`` (the job table), ``rounds`` (one summary per round)
+        and ``history``. The answer streams token by token on ``stream_mode="messages"`` (tokens tagged
+        ``cloudlocal:answer``); decisions stream on ``stream_mode="custom"``.
+
+    Raises:
+        InputError: an unknown or invalid setting, or two different chunk stores.
+
+    Example:
+        >>> from langgraph.checkpoint.memory import MemorySaver
+        >>> graph = create_minions("ollama:qwen2.5:3b", "openai:gpt-4o-mini", checkpointer=MemorySaver())  # doctest: +SKIP
+        >>> config = {"configurable": {"thread_id": "report-1"}}
+        >>> graph.invoke({"question": "Who had more staff?", "documents": [text]}, config)  # doctest: +SKIP
+        >>> graph.invoke({"question": "And a year earlier?"}, config)  # doctest: +SKIP
     """
     return build_minions(
         local, cloud, chunk_store=chunk_store, store=store, prices=prices, **settings
-    ).compile(name=name)
+    ).compile(checkpointer=checkpointer, name=name)
 
 
 __all__ = [
     "JobInput",
     "JobTimeout",
     "MinionsInput",
+    "MinionsNodes",
     "MinionsOutput",
     "MinionsSettings",
     "MinionsState",

@@ -40,9 +40,11 @@ SCORE_LEVELS: tuple[float, ...] = (
     UNCHECKED_NUMBER,
     WRONG_ARITHMETIC,
 )
+"""Every score :func:`check_step` gives, lowest (checked) first."""
 
 # Numbers a step may use without finding them in the text: unit conversions and the like.
 CONSTANTS: frozenset[float] = frozenset({0, 1, 2, 10, 12, 24, 60, 100, 1000, 7, 30, 52, 365, 3600})
+"""Numbers a step may use without finding them in the text (unit conversions and the like)."""
 NUMBER_WORDS: dict[str, tuple[float, ...]] = {
     "one": (1,),
     "two": (2,),
@@ -80,8 +82,11 @@ NUMBER_WORDS: dict[str, tuple[float, ...]] = {
     "dozens": (12,),
     "percent": (100,),
 }
+"""Words that state numbers, and the numbers each may stand for."""
 MAX_EXPRESSION_CHARS = 200
+"""A side longer than this is not evaluated."""
 MAX_TOKENS = 60
+"""A side of more tokens than this is not evaluated."""
 
 # A number as written in a step: "$1,200.50", "12", ".5", "40%"; no sign (a leading "-" is an operator).
 _NUMBER = r"(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+"
@@ -94,7 +99,15 @@ _WORD_RE = re.compile(r"[a-z]+")
 
 @dataclass
 class Equation:
-    """One checked ``left = right``."""
+    """One checked ``left = right``.
+
+    Attributes:
+        text: The equation as written (trimmed).
+        left: The left side's value.
+        right: The right side's value.
+        holds: Whether the two agree (within the rounding the right side's decimals allow).
+        operands: The numbers of the left side.
+    """
 
     text: str
     left: float
@@ -105,7 +118,14 @@ class Equation:
 
 @dataclass
 class StepCheck:
-    """What :func:`check_step` found; ``score`` is the probability that the step is wrong."""
+    """What :func:`check_step` found.
+
+    Attributes:
+        score: The probability that the step is wrong (one of :data:`SCORE_LEVELS`).
+        reason: One sentence: why this score.
+        equations: The equations checked.
+        unexplained: Numbers the step states that are found nowhere.
+    """
 
     score: float
     reason: str
@@ -194,11 +214,21 @@ def _tokens(text: str) -> list[tuple[str, str]] | None:
 
 
 def evaluate(text: str) -> float | None:
-    """The value of a plain arithmetic expression ("$1,200 x 3 + 20% * 50"), or None when it is not one.
+    """The value of a plain arithmetic expression, parsed here (never ``eval``).
 
     ``x``/``X``/``×`` multiply, ``÷`` divides, ``%`` is a hundredth, ``$`` and thousands commas are
     ignored. An expression must start with a number or a bracket (a leading operator means the side
     began with a word or variable) and hold at least one number.
+
+    Args:
+        text: The expression, e.g. ``"$1,200 x 3 + 20% * 50"``.
+
+    Returns:
+        Its value, or None when it is not plain arithmetic (words, variables, division by zero...).
+
+    Example:
+        >>> evaluate("$1,200 x 3 + 20% * 50"), evaluate("2 * 2S")
+        (3610.0, None)
     """
     if len(text) > MAX_EXPRESSION_CHARS:
         return None
@@ -267,7 +297,18 @@ def _holds(left: float, right: float, right_text: str) -> bool:
 
 
 def equations(text: str) -> list[Equation]:
-    """Every checkable ``left = right`` in ``text`` (chains ``a = b = c`` give ``a = b`` and ``b = c``)."""
+    """Every checkable ``left = right`` in ``text``.
+
+    Args:
+        text: A step; chains ``a = b = c`` give ``a = b`` and ``b = c``; sides with words are skipped.
+
+    Returns:
+        The equations, in order.
+
+    Example:
+        >>> [(e.text, e.holds) for e in equations("8 * 8 = 64. 64 * 8 = 48")]
+        [('8 * 8 = 64', True), ('64 * 8 = 48', False)]
+    """
     found: list[Equation] = []
     for match in re.finditer(r"=", text):
         position = match.start()
@@ -291,7 +332,18 @@ def equations(text: str) -> list[Equation]:
 
 
 def numbers_in(text: str) -> set[float]:
-    """The numbers ``text`` states, digits and number words ("half" is 2 and 0.5; "40%" is 40 and 0.4)."""
+    """The numbers ``text`` states, in digits and in words.
+
+    Args:
+        text: Any text.
+
+    Returns:
+        The numbers ("half" is 2 and 0.5; "40%" is 40 and 0.4).
+
+    Example:
+        >>> sorted(numbers_in("half of 1,200 is 40%"))
+        [0.4, 0.5, 2, 40.0, 1200.0]
+    """
     values: set[float] = set()
     for found in re.finditer(rf"({_NUMBER})\s*(%)?", text):
         value = float(found.group(1).replace(",", ""))
@@ -308,8 +360,21 @@ def _known(value: float, pool: Iterable[float]) -> bool:
 
 
 def check_step(context: Sequence[str], step: str, final_answer: str | None = None) -> StepCheck:
-    """Check ``step`` (and its ``final_answer``) against the ``context`` texts (question, documents,
-    accepted steps). See the module docstring for the score levels."""
+    """Check a step's arithmetic and trace its numbers (AdaSwitch's ``"arithmetic"`` verifier).
+
+    Args:
+        context: The texts the step may take numbers from: question, documents, accepted steps.
+        step: The step to check.
+        final_answer: The step's final answer, if it gives one.
+
+    Returns:
+        The score (see the module docstring for the levels), why, and what was checked.
+
+    Example:
+        >>> question = "Natalia sold 48 clips in April and half as many in May."
+        >>> check_step([question], "May: 48 / 2 = 24.").score, check_step([question], "48 / 2 = 42").score
+        (0.0, 1.0)
+    """
     given = set(CONSTANTS)
     for text in context:
         given |= numbers_in(text)
@@ -356,12 +421,6 @@ def check_step(context: Sequence[str], step: str, final_answer: str | None = Non
     return StepCheck(CHECKED, f"arithmetic: {len(found)} equation(s) hold, every number accounted for", found)
 
 
-def arithmetic_verifier(question: str, steps_so_far: list[str], step: str) -> float:
-    """:func:`check_step` as a ``verifier_fn(question, steps_so_far, step) -> float`` for
-    ``create_adaswitch``."""
-    return check_step([question, *steps_so_far], step).score
-
-
 __all__ = [
     "CHECKED",
     "NOTHING_TO_CHECK",
@@ -371,7 +430,6 @@ __all__ = [
     "WRONG_ARITHMETIC",
     "Equation",
     "StepCheck",
-    "arithmetic_verifier",
     "check_step",
     "equations",
     "evaluate",

@@ -110,8 +110,8 @@ def test_a_second_question_on_the_same_thread_starts_afresh(protocol: str) -> No
     first = ask(graph, "first", config)
     assert ANSWERS["first"] in first["answer"]
     second = comparable(ask(graph, "second", config))
-    if protocol == "minion":
-        # Minion keeps a conversation on a thread: the cloud also reads the earlier question and answer
+    if protocol in ("minion", "minions"):
+        # Minion and MinionS keep a conversation on a thread: the cloud also reads the earlier question and answer
         # (never the documents), so its prompts are longer; everything else is this run's own.
         assert second.pop("cloud_tokens") > alone.pop("cloud_tokens")
     assert second == alone  # same answer, usage, decisions, jobs and transcript as on a new thread

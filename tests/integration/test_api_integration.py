@@ -99,6 +99,40 @@ def test_a_streamed_completion_joins_and_ends_with_usage(endpoint: str) -> None:
     assert isinstance(text, str)
 
 
+def test_a_streamed_minions_answer_with_live_decisions(endpoint: str) -> None:
+    """MinionS through the openai client: its decisions arrive as they are made (empty-choice chunks),
+    then its answer's tokens, which join to the answer the report ends with."""
+    stream = _client(endpoint).chat.completions.create(
+        model="minions",
+        messages=[
+            {
+                "role": "system",
+                "content": "Memo. The dredging of berth 4 was quoted at 18,450 euros by Ysolde Brannigan.",
+            },
+            {"role": "user", "content": "How much was the dredging quoted at?"},
+        ],
+        stream=True,
+        stream_options={"include_decisions": True},  # type: ignore[typeddict-unknown-key]
+        extra_body={"settings": {"max_rounds": 1, "structured_retries": 0, "cloud_max_tokens": 96}},
+    )
+    chunks = list(stream)
+    live = [
+        c.model_extra["cloudlocal"]["decision"]
+        for c in chunks
+        if not c.choices and c.model_extra.get("cloudlocal")
+    ]
+    finish = next(c for c in chunks if c.choices and c.choices[0].finish_reason)
+    reported = finish.model_extra["cloudlocal"]["decisions"]
+    assert [d["decision"] for d in live] == [d["decision"] for d in reported]
+    assert live[0]["decision"] in ("all_chunks", "retrieval") and "plan" in [d["decision"] for d in live]
+    first_text = next((i for i, c in enumerate(chunks) if c.choices and c.choices[0].delta.content), None)
+    if first_text is not None:  # the plan was decided before any answer token
+        assert (
+            chunks.index(next(c for c in chunks if not c.choices and c.model_extra.get("cloudlocal")))
+            < first_text
+        )
+
+
 def test_a_wrong_key_is_refused(endpoint: str) -> None:
     with pytest.raises(openai.AuthenticationError) as caught:
         _client(endpoint, key="wrong").chat.completions.create(model="cascade", messages=QUESTION)

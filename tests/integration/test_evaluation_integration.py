@@ -21,7 +21,7 @@ PROTOCOLS = ["local-only", "cloud-only"]
 def test_eval_run_on_three_items_with_smollm2(smollm2_spec: str, tmp_path: Path) -> None:
     out = tmp_path / "eval"
     summary = run_evaluation(
-        PROTOCOLS, DATASET, out, smollm2_spec, smollm2_spec, limit=3, concurrency=3, progress=False
+        PROTOCOLS, DATASET, out, smollm2_spec, smollm2_spec, limit=3, max_concurrency=3, progress=False
     )
     assert not summary.interrupted and summary.ran == 6 and summary.errors == 0, [
         row.get("error") for row in iter_result_lines(out / "results.jsonl")

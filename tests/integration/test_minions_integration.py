@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.embeddings import Embeddings
 
 from langgraph_cloudlocal.models import resolve_model
@@ -137,3 +138,70 @@ async def test_minions_with_retrieval_streams_rounds_and_jobs(smollm2_spec: str)
     out = {k: final[k] for k in ("answer", "usage", "decisions", "jobs", "rounds")}
     check_output(out)
     assert out["decisions"][0]["decision"] == "retrieval"
+
+
+def test_a_streamed_minions_answer_joins_to_the_final_answer(smollm2_spec: str) -> None:
+    """The answer's tokens arrive on stream_mode="messages" (tagged cloudlocal:answer) over real HTTP
+    streaming; whatever SmolLM2 answers, the last answer message's chunks join to the final answer."""
+    from langgraph_cloudlocal.protocols.answer_stream import is_answer_token
+
+    local, cloud = models(smollm2_spec)
+    graph = create_minions(local, cloud, **SETTINGS)
+    messages: dict[str, list[str]] = {}
+    final: dict[str, Any] = {}
+    for mode, payload in graph.stream(
+        {"question": QUESTION, "documents": [MEMO]}, stream_mode=["messages", "values"]
+    ):
+        if mode == "values":
+            final = payload
+        elif is_answer_token(payload[1]):
+            chunk, metadata = payload
+            assert metadata["langgraph_node"] == "synthesize"
+            messages.setdefault(chunk.id, []).append(str(chunk.content))
+    check_output(final)
+    if final["answer"]:
+        last = list(messages.values())[-1]
+        assert "".join(last) == final["answer"]
+    # the streamed call still reports the cloud's real token usage (stream_usage)
+    assert final["usage"]["cloud"]["output_tokens"] > 0
+
+
+class PromptRecorder(BaseCallbackHandler):
+    """The text of every chat-model prompt of a run."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def on_chat_model_start(self, serialized: Any, messages: list[list[Any]], **kwargs: Any) -> None:
+        self.texts.extend("\n".join(str(m.content) for m in batch) for batch in messages)
+
+
+def test_a_two_turn_minions_conversation_on_a_thread(smollm2_spec: str) -> None:
+    """Turn two names no contractor: only the history says whose quote. The cloud sees the first turn's
+    question and answer, never the memo (checked on the real cloud requests the ledger recorded)."""
+    from langgraph.checkpoint.memory import MemorySaver
+
+    local, cloud = models(smollm2_spec)
+    graph = create_minions(local, cloud, checkpointer=MemorySaver(), **SETTINGS)
+    config = {"configurable": {"thread_id": "memo-1"}}
+    first = graph.invoke({"question": QUESTION, "documents": [MEMO]}, config)
+    prompts = PromptRecorder()
+    second = graph.invoke(
+        {"question": "Within how many days did she promise to finish?"}, config | {"callbacks": [prompts]}
+    )
+    supervisor = [p for p in prompts.texts if "Write at most" in p or "Worker findings" in p]
+    assert supervisor, "the second turn asked the cloud nothing"
+    for prompt in supervisor:
+        assert f"User asked: {QUESTION}" in prompt
+        assert f"You answered: {first['answer'].strip()}" in prompt
+        assert "promised to finish within nine days" not in prompt  # never the memo
+    check_output(first)
+    check_output(second)
+    assert [turn["question"] for turn in second["history"]] == [
+        QUESTION,
+        "Within how many days did she promise to finish?",
+    ]
+    assert second["history"][0]["answer"] == first["answer"]
+    assert second["usage"]["private_chars_to_cloud"] <= second["usage"]["document_chars"]
+    # this turn's own ledger: its plan and verdict, not the first turn's calls added
+    assert second["usage"]["cloud"]["calls"] <= first["usage"]["cloud"]["calls"] + 1

@@ -26,7 +26,7 @@ from langgraph_cloudlocal.embeddings import (
     pull_embedding_model,
 )
 from langgraph_cloudlocal.store import ChunkStore, StoreError
-from tests.unit.test_documents import encrypt_pdf, make_pdf
+from tests.unit.test_documents import HTML, encrypt_pdf, make_docx, make_pdf, needs_loaders
 
 pytestmark = pytest.mark.integration
 
@@ -230,6 +230,59 @@ def test_bad_input_gives_clear_errors_and_writes_nothing(store: ChunkStore, tmp_
     assert store.count() == 0
     assert store.add_documents([locked], password="secret")
     assert "83,519" in store.search("reserve fund", k=1)[0].text
+
+
+def test_retriever_over_real_chroma_returns_langchain_documents(store: ChunkStore, tmp_path: Path) -> None:
+    from langchain_core.documents import Document as LangChainDocument
+    from langchain_core.retrievers import BaseRetriever
+
+    ids = _ingest(store, tmp_path)
+    given = LangChainDocument(
+        page_content="The lighthouse keeper, Marisol Tenpenny, logs every passing ship by hand.",
+        metadata={"source": "keeper.txt", "shift": "night"},
+    )
+    (keeper_id,) = store.add_documents([given])
+    retriever = store.as_retriever(k=2)
+    assert isinstance(retriever, BaseRetriever)
+    hits = retriever.invoke("What is the serial number of the backup reactor?")
+    assert len(hits) == 2 and all(isinstance(h, LangChainDocument) for h in hits)
+    assert "QX-7741-B" in hits[0].page_content and hits[0].metadata["document_id"] == ids["handbook"]
+    assert hits[0].id == store.search("What is the serial number of the backup reactor?", k=1)[0].id
+    keeper = store.as_retriever(k=1, search_kwargs={"document_ids": [keeper_id]}).invoke("who logs ships")
+    assert keeper[0].metadata["shift"] == "night" and keeper[0].metadata["source"] == "keeper.txt"
+    pdf_only = store.as_retriever(k=3, document_ids=[ids["accounts"]]).invoke("reserve fund")
+    assert pdf_only and {h.metadata["document_id"] for h in pdf_only} == {ids["accounts"]}
+    assert "83,519" in pdf_only[0].page_content and pdf_only[0].metadata["page"] == 2
+
+
+@needs_loaders
+def test_word_html_and_csv_files_are_ingested_and_retrieved(store: ChunkStore, tmp_path: Path) -> None:
+    report = tmp_path / "report.docx"
+    report.write_bytes(
+        make_docx(
+            [
+                "Annual report of the Quillfeather Project.",
+                "The project's auditor for the year was Ignatius Brambleworth of Harrow & Sons.",
+            ]
+        )
+    )
+    minutes = tmp_path / "minutes.html"
+    minutes.write_text(HTML)
+    payments = tmp_path / "payments.csv"
+    payments.write_text(
+        "payee,amount,purpose\nZebulon Quartermaine,4718,lighthouse lamps\nOttoline Varga,300,rope\n"
+    )
+    ids = store.add_documents([report, minutes, payments])
+    assert store.document_ids() == sorted(ids)
+    retriever = store.as_retriever(k=1)
+    cases = [
+        ("Who audited the project?", ids[0], "Brambleworth"),
+        ("Who chaired the board meeting?", ids[1], "Ottoline Varga chaired"),
+        ("How much was paid for the lighthouse lamps?", ids[2], "amount: 4718"),
+    ]
+    for question, document_id, expected in cases:
+        (hit,) = retriever.invoke(question)
+        assert hit.metadata["document_id"] == document_id and expected in hit.page_content, question
 
 
 def test_server_and_embedded_give_the_same_answers(

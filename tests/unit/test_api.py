@@ -104,6 +104,31 @@ def test_streaming_sends_sse_chunks_then_the_report_and_usage() -> None:
     assert events[-1]["choices"] == [] and events[-1]["usage"]["cloudlocal"]["cloud"]["calls"] == 1
 
 
+def test_decisions_stream_as_they_are_made_when_asked() -> None:
+    models = Models(doubt=0.9)
+    body = BODY | {"stream": True, "stream_options": {"include_decisions": True}}
+    with client(models).stream("POST", "/v1/chat/completions", json=body, headers=AUTH) as response:
+        events = [json.loads(line[6:]) for line in response.iter_lines() if line and line != "data: [DONE]"]
+    live = [
+        e["cloudlocal"]["decision"]
+        for e in events
+        if not e["choices"] and "decision" in e.get("cloudlocal", {})
+    ]
+    final = next(e for e in events if e["choices"] and e["choices"][0]["finish_reason"])
+    # every decision of the report went out live, in order, before the answer finished
+    assert [d["decision"] for d in live] == [d["decision"] for d in final["cloudlocal"]["decisions"]]
+    assert live and live[-1]["decision"] == "escalate"
+    assert events.index(final) > max(
+        i for i, e in enumerate(events) if not e["choices"] and "decision" in e.get("cloudlocal", {})
+    )
+    # without the option, no decision chunks
+    with client(models).stream(
+        "POST", "/v1/chat/completions", json=BODY | {"stream": True}, headers=AUTH
+    ) as response:
+        plain = [json.loads(line[6:]) for line in response.iter_lines() if line and line != "data: [DONE]"]
+    assert not any("decision" in e.get("cloudlocal", {}) for e in plain)
+
+
 @pytest.mark.parametrize(
     ("body", "status", "message"),
     [
@@ -116,6 +141,7 @@ def test_streaming_sends_sse_chunks_then_the_report_and_usage() -> None:
         ({"model": "cascade", "messages": [{"role": "user", "content": 5}]}, 400, "content must be"),
         ({"model": "cascade", "messages": [{"role": "system", "content": "x"}]}, 400, "no user message"),
         (BODY | {"stream": "yes"}, 400, "stream must be"),
+        (BODY | {"stream_options": "all"}, 400, "stream_options must be"),
         (BODY | {"budget": {"max_cloud_usd": -1}}, 400, "max_cloud_usd"),
         (BODY | {"frobnicate": 1}, 400, "unknown field"),
         (BODY | {"model": "cascade@2"}, 400, "from 0 to 1"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from graphs import diagrams
+from langgraph_cloudlocal.protocols import ProtocolInfo
 
 
 def test_every_diagram_matches_its_graph() -> None:
@@ -17,25 +18,24 @@ def test_every_diagram_matches_its_graph() -> None:
 
 
 def test_every_protocol_in_the_registry_has_a_diagram() -> None:
-    from langgraph_cloudlocal.protocols import PROTOCOL_FACTORIES
+    from langgraph_cloudlocal.protocols import PROTOCOLS
 
-    names = {d.name for d in diagrams.DIAGRAMS}
-    assert {key.replace("-", "_") for key in PROTOCOL_FACTORIES} <= names
+    names = {info.graph_name for info in diagrams.diagrams()}
+    assert {info.graph_name for info in PROTOCOLS.values()} <= names
+    for info in PROTOCOLS.values():
+        assert (diagrams.DIAGRAM_DIR / f"{info.graph_name}.mmd").is_file()
 
 
 @pytest.mark.parametrize(
-    "diagram", [d for d in diagrams.DIAGRAMS if diagrams.available(d)], ids=lambda d: d.name
+    "info", [d for d in diagrams.diagrams() if diagrams.available(d)], ids=lambda d: d.name
 )
-def test_diagram_shows_every_node_of_the_graph(diagram: diagrams.Diagram) -> None:
-    import importlib
-
+def test_diagram_shows_every_node_of_the_graph(info: ProtocolInfo) -> None:
     from langgraph_cloudlocal.testing import ScriptedChatModel
 
-    builder = getattr(importlib.import_module(diagram.module), diagram.builder)
-    nodes = builder(ScriptedChatModel(replies=["x"]), ScriptedChatModel(replies=["x"])).nodes
-    text = (diagrams.DIAGRAM_DIR / f"{diagram.name}.mmd").read_text()
+    nodes = info.load_builder()(ScriptedChatModel(replies=["x"]), ScriptedChatModel(replies=["x"])).nodes
+    text = (diagrams.DIAGRAM_DIR / f"{info.graph_name}.mmd").read_text()
     for node in nodes:
-        assert f"\t{node}(" in text, f"node {node!r} missing from {diagram.name}.mmd"
+        assert f"\t{node}(" in text, f"node {node!r} missing from {info.graph_name}.mmd"
 
 
 def test_check_mode_reports_a_changed_graph(monkeypatch: pytest.MonkeyPatch, tmp_path, capsys) -> None:

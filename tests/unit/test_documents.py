@@ -175,9 +175,10 @@ def test_empty_and_blank_files_are_refused(tmp_path: Path) -> None:
 
 
 def test_unsupported_suffix_names_the_supported_ones(tmp_path: Path) -> None:
-    path = tmp_path / "slides.docx"
+    # .pptx, not .docx: .docx is read through the `loaders` extra now
+    path = tmp_path / "slides.pptx"
     path.write_bytes(b"PK\x03\x04 zipped office file")
-    with pytest.raises(UnsupportedDocumentError, match=r"unsupported file type '\.docx'.*\.pdf"):
+    with pytest.raises(UnsupportedDocumentError, match=r"unsupported file type '\.pptx'.*\.docx.*\.pdf"):
         load_document(path)
 
 
@@ -458,3 +459,265 @@ def test_streamed_file_with_late_binary_or_bad_bytes_fails_at_load(tmp_path: Pat
 def test_in_memory_pieces_do_not_cut_a_small_text() -> None:
     doc = Document(_paragraphs(5))
     assert list(doc.iter_pieces(1_000_000)) == [(0, doc.text)]
+
+
+# ------------------------------------------------------------------ LangChain documents and loaders
+
+LOADER_MODULES = (
+    "langchain_community.document_loaders.word_document",
+    "langchain_community.document_loaders.html_bs",
+    "langchain_community.document_loaders.csv_loader",
+    "docx2txt",
+    "bs4",
+)
+
+
+def _loaders_extra_missing() -> str | None:
+    import importlib.util
+
+    missing = [m for m in ("langchain_community", "docx2txt", "bs4") if importlib.util.find_spec(m) is None]
+    return f"the `loaders` extra is not installed (missing {', '.join(missing)})" if missing else None
+
+
+needs_loaders = pytest.mark.skipif(
+    _loaders_extra_missing() is not None,
+    reason=_loaders_extra_missing() or "",
+)
+
+
+@pytest.fixture
+def without_loaders_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Behave as if langchain-community and its parsers were not installed (None in sys.modules makes
+    every import of them raise ImportError)."""
+    import sys
+
+    for name in (*LOADER_MODULES, "langchain_community", "langchain_community.document_loaders"):
+        monkeypatch.setitem(sys.modules, name, None)
+
+
+def make_docx(paragraphs: list[str]) -> bytes:
+    """A minimal Word file: the three parts a .docx needs, one paragraph each."""
+    import zipfile
+    from xml.sax.saxutils import escape
+
+    body = "".join(f'<w:p><w:r><w:t xml:space="preserve">{escape(p)}</w:t></w:r></w:p>' for p in paragraphs)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr(
+            "[Content_Types].xml",
+            '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/'
+            'package/2006/content-types"><Default Extension="rels" ContentType="application/'
+            'vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType='
+            '"application/xml"/><Override PartName="/word/document.xml" ContentType="application/'
+            'vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>',
+        )
+        z.writestr(
+            "_rels/.rels",
+            '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats'
+            '.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats'
+            '.org/officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/>'
+            "</Relationships>",
+        )
+        z.writestr(
+            "word/document.xml",
+            '<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="http://schemas.openxmlformats.org/'
+            f'wordprocessingml/2006/main"><w:body>{body}</w:body></w:document>',
+        )
+    return out.getvalue()
+
+
+HTML = (
+    "<html><head><title>Board minutes</title><style>p {color: red}</style></head>"
+    "<body><h1>Minutes of 14 March</h1><p>Ottoline Varga chaired.</p><p>The vault code is 4718.</p>"
+    "</body></html>"
+)
+
+
+@needs_loaders
+def test_docx_is_read_through_the_loaders_extra(tmp_path: Path) -> None:
+    path = tmp_path / "report.docx"
+    path.write_bytes(
+        make_docx(["Quarterly report of the Quillfeather Project.", "Revenue was 4,718 crowns."])
+    )
+    doc = load_document(path)
+    assert doc.kind == "docx" and doc.source == str(path)
+    assert doc.text == "Quarterly report of the Quillfeather Project.\n\nRevenue was 4,718 crowns."
+    assert doc.id.startswith("report-")
+    assert load_document(path).id == doc.id  # stable
+
+
+@needs_loaders
+def test_html_is_read_as_its_visible_text(tmp_path: Path) -> None:
+    path = tmp_path / "minutes.html"
+    path.write_text(HTML)
+    doc = load_document(path)
+    assert doc.kind == "html"
+    assert doc.text.splitlines() == [
+        "Board minutes",
+        "Minutes of 14 March",
+        "Ottoline Varga chaired.",
+        "The vault code is 4718.",
+    ]
+    assert "<p>" not in doc.text and "color" not in doc.text
+    assert doc.metadata == {"title": "Board minutes"}
+    chunks = chunk_document(doc)
+    assert chunks[0].metadata["title"] == "Board minutes"
+
+
+@needs_loaders
+def test_csv_rows_become_blocks_that_name_their_columns(tmp_path: Path) -> None:
+    path = tmp_path / "payments.csv"
+    path.write_text("name,amount\nZebulon Quartermaine,4718\nOttoline Varga,300\n")
+    doc = load_document(path)
+    assert doc.kind == "csv"
+    assert doc.text == "name: Zebulon Quartermaine\namount: 4718\n\nname: Ottoline Varga\namount: 300"
+    assert "row" not in doc.metadata  # differs per row: not a document-level value
+    paragraphs = chunk_document(doc, "paragraph", size=40)
+    assert [c.text for c in paragraphs] == doc.text.split("\n\n")
+
+
+@needs_loaders
+def test_a_folder_loads_loader_formats_too(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("plain text")
+    (tmp_path / "b.csv").write_text("k,v\nx,1\n")
+    (tmp_path / "c.html").write_text(HTML)
+    (tmp_path / "d.docx").write_bytes(make_docx(["word text"]))
+    assert [d.kind for d in load_documents(tmp_path)] == ["text", "csv", "html", "docx"]
+
+
+@needs_loaders
+def test_corrupt_docx_is_a_document_error_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "broken.docx"
+    path.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(DocumentError, match="broken.docx"):
+        load_document(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [("report.docx", make_docx(["text"])), ("page.html", HTML.encode()), ("rows.csv", b"a,b\n1,2\n")],
+)
+def test_loader_formats_without_the_extra_name_it(
+    tmp_path: Path, without_loaders_extra: None, name: str, content: bytes
+) -> None:
+    from langgraph_cloudlocal.documents import MissingLoaderError
+
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(MissingLoaderError, match=r"langgraph-cloudlocal\[loaders\]") as caught:
+        load_document(path)
+    assert isinstance(caught.value, ImportError) and isinstance(caught.value, UnsupportedDocumentError)
+    if name.endswith(".csv"):  # plain text is still one keyword away
+        assert load_document(path, kind="text").text == "a,b\n1,2\n"
+
+
+def test_text_markdown_and_pdf_need_no_extra(tmp_path: Path, without_loaders_extra: None) -> None:
+    (tmp_path / "a.txt").write_text("plain text")
+    (tmp_path / "b.md").write_text("# Title\n\nBody.")
+    (tmp_path / "c.pdf").write_bytes(make_pdf(TWO_PAGES))
+    assert [d.kind for d in load_documents(tmp_path)] == ["text", "markdown", "pdf"]
+
+
+def test_a_langchain_document_is_accepted() -> None:
+    from langchain_core.documents import Document as LangChainDocument
+
+    given = LangChainDocument(
+        page_content="The ledger was signed by Zebulon Quartermaine.\r\n",
+        id="ledger-1",
+        metadata={"source": "ledger.txt", "author": "clerk", "year": 1871, "tags": ["a"], "page": 3},
+    )
+    doc = load_document(given)
+    assert (doc.id, doc.source, doc.text) == (
+        "ledger-1",
+        "ledger.txt",
+        "The ledger was signed by Zebulon Quartermaine.",
+    )
+    # Scalars kept; lists (not storable in Chroma) and chunk bookkeeping keys ("page") dropped.
+    assert doc.metadata == {"author": "clerk", "year": 1871}
+    assert load_document(given, id="other", metadata={"author": "me"}).metadata == {
+        "author": "me",
+        "year": 1871,
+    }
+    assert [c.text for c in chunk_document(given)] == [doc.text]
+    without_id = load_document(LangChainDocument(page_content="no id here"))
+    assert without_id.id.startswith("text-") and without_id.source is None
+    with pytest.raises(EmptyDocumentError):
+        load_document(LangChainDocument(page_content="  \n "))
+
+
+def test_documents_round_trip_through_langchain() -> None:
+    doc = Document("Some text.\n\nMore text.", id="d1", source="notes.md", metadata={"team": "blue"})
+    back = load_document(doc.to_langchain())
+    assert (back.id, back.text, back.source, back.metadata) == (doc.id, doc.text, doc.source, doc.metadata)
+    chunk = chunk_document(doc)[0]
+    chunk.score = 0.5
+    converted = chunk.to_langchain()
+    assert converted.id == chunk.id and converted.page_content == chunk.text
+    assert converted.metadata["document_id"] == "d1" and converted.metadata["score"] == 0.5
+
+
+class PagesLoader:
+    """A LangChain loader yielding pages of two files (as PyPDFLoader or DirectoryLoader would)."""
+
+    @staticmethod
+    def make(pages: dict[str, list[str]], fail: Exception | None = None) -> object:
+        from langchain_core.document_loaders import BaseLoader
+        from langchain_core.documents import Document as LangChainDocument
+
+        class Loader(BaseLoader):
+            def lazy_load(self):  # type: ignore[no-untyped-def]
+                for source, texts in pages.items():
+                    for number, text in enumerate(texts):
+                        yield LangChainDocument(
+                            page_content=text, metadata={"source": source, "page": number, "lang": "en"}
+                        )
+                if fail is not None:
+                    raise fail
+
+        return Loader()
+
+
+def test_any_langchain_loader_is_a_document_source() -> None:
+    one = PagesLoader.make({"a.pdf": ["first page", "second page"]})
+    doc = load_document(one)
+    assert doc.source == "a.pdf" and doc.text == "first page\n\nsecond page"
+    assert doc.page_count == 2 and doc.page_at(doc.text.index("second")) == 2
+    assert doc.metadata == {"lang": "en"}
+    two = PagesLoader.make({"a.pdf": ["a1"], "b.pdf": ["b1", "b2"]})
+    with pytest.raises(DocumentError, match="2 sources; use load_documents"):
+        load_document(two)
+    docs = load_documents([two, "plain text"])
+    assert [(d.source, d.text) for d in docs] == [
+        ("a.pdf", "a1"),
+        ("b.pdf", "b1\n\nb2"),
+        (None, "plain text"),
+    ]
+
+
+def test_a_failing_loader_is_a_document_error() -> None:
+    broken = PagesLoader.make({"a.pdf": ["page"]}, fail=RuntimeError("parser exploded"))
+    with pytest.raises(DocumentError, match="could not load.*RuntimeError: parser exploded"):
+        load_document(broken)
+    with pytest.raises(EmptyDocumentError, match="loaded no documents"):
+        load_document(PagesLoader.make({}))
+
+
+def test_document_texts_normalises_every_kind_of_document() -> None:
+    from langchain_core.documents import Document as LangChainDocument
+
+    from langgraph_cloudlocal.documents import document_texts
+
+    loader = PagesLoader.make({"a.pdf": ["p1", "p2"], "b.pdf": ["b"]})
+    texts = document_texts(
+        [
+            "text, never a path: report.pdf",
+            Document("ours"),
+            LangChainDocument(page_content="theirs"),
+            loader,
+            "",
+        ]
+    )
+    assert texts == ["text, never a path: report.pdf", "ours", "theirs", "p1\n\np2", "b", ""]
+    assert document_texts(None) == [] and document_texts("one") == ["one"]
+    with pytest.raises(TypeError, match="not int"):
+        document_texts([3])  # type: ignore[list-item]

@@ -29,7 +29,7 @@ from langgraph_cloudlocal.evaluation.registry import (
 )
 from langgraph_cloudlocal.evaluation.report import compute_stats, pareto_front, write_report
 from langgraph_cloudlocal.evaluation.results import iter_result_lines, latest_rows
-from langgraph_cloudlocal.evaluation.runner import EvaluationError, evaluation_models, run_evaluation
+from langgraph_cloudlocal.evaluation.runner import EvaluationError, run_evaluation
 from langgraph_cloudlocal.prompts.baselines import answer_prompt
 from langgraph_cloudlocal.protocols.common import (
     DecisionsField,
@@ -41,6 +41,7 @@ from langgraph_cloudlocal.protocols.common import (
     current_settings,
     usage_report,
 )
+from langgraph_cloudlocal.running import run_models
 from langgraph_cloudlocal.testing import ScriptedChatModel
 
 NAMES = ["alpha", "bravo", "echo", "delta", "india", "kilo"]  # vowels: the local model knows those
@@ -224,7 +225,7 @@ def test_run_writes_results_report_and_plot(tmp_path: Path, dataset: Path, fakes
         out,
         local,
         cloud,
-        concurrency=3,
+        max_concurrency=3,
         console=console,
         command="cloudlocal eval ...",
     )
@@ -317,7 +318,7 @@ def test_resume_after_an_interrupted_run(tmp_path: Path, dataset: Path) -> None:
     local, cloud = fake_models(cloud=interrupted_cloud)
     console = _quiet()
     first = run_evaluation(
-        "local-only,cloud-only", dataset, out, local, cloud, concurrency=1, console=console
+        "local-only,cloud-only", dataset, out, local, cloud, max_concurrency=1, console=console
     )
     assert first.interrupted
     assert "Interrupted" in console.file.getvalue()  # type: ignore[attr-defined]
@@ -331,7 +332,7 @@ def test_resume_after_an_interrupted_run(tmp_path: Path, dataset: Path) -> None:
     local_calls, cloud_calls = _Counter(local_responder), _Counter(cloud_responder)
     local, cloud = fake_models(local=local_calls, cloud=cloud_calls)
     second = run_evaluation(
-        "local-only,cloud-only", dataset, out, local, cloud, concurrency=2, console=_quiet()
+        "local-only,cloud-only", dataset, out, local, cloud, max_concurrency=2, console=_quiet()
     )
     assert not second.interrupted and second.skipped == len(done) and second.ran == 12 - len(done)
     assert local_calls.calls + cloud_calls.calls == 12 - len(done)  # nothing done twice
@@ -400,21 +401,21 @@ def test_refuses_to_mix_results_of_other_models(tmp_path: Path, dataset: Path) -
 
 
 def test_bad_arguments(tmp_path: Path, dataset: Path) -> None:
-    with pytest.raises(EvaluationError, match="concurrency"):
-        run_evaluation("cloud-only", dataset, tmp_path, concurrency=0)
+    with pytest.raises(EvaluationError, match="max_concurrency"):
+        run_evaluation("cloud-only", dataset, tmp_path, max_concurrency=0)
     with pytest.raises(EvaluationError, match="limit"):
         run_evaluation("cloud-only", dataset, tmp_path, limit=0)
 
 
 def test_models_given_or_from_the_environment_start_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     local, cloud = fake_models()
-    with evaluation_models(local, None, need_cloud=False) as (got_local, got_cloud, names):
+    with run_models(local, None, need_cloud=False) as (got_local, got_cloud, names):
         assert got_local is local and got_cloud is None and names["cloud"].startswith("(none")
-    with evaluation_models(None, cloud, need_local=False) as (got_local, got_cloud, names):
+    with run_models(None, cloud, need_local=False) as (got_local, got_cloud, names):
         assert got_local is cloud and got_cloud is cloud  # the cloud stands in for the unused local role
     monkeypatch.setenv("CLOUDLOCAL_LOCAL_MODEL", "ollama:llama3.2:3b")
     monkeypatch.setenv("CLOUDLOCAL_CLOUD_MODEL", "openai-compatible:big@http://127.0.0.1:9/v1")
-    with evaluation_models(None, None) as (got_local, got_cloud, names):
+    with run_models(None, None) as (got_local, got_cloud, names):
         assert got_local == "ollama:llama3.2:3b"
         assert names == {"local": "ollama:llama3.2:3b", "cloud": "openai-compatible:big"}
 
@@ -482,7 +483,7 @@ def test_items_failing_while_stopping_are_not_recorded(tmp_path: Path, dataset: 
 
     local, cloud_model = fake_models(cloud=cloud)
     summary = run_evaluation(
-        "cloud-only", dataset, tmp_path / "r", local, cloud_model, concurrency=2, console=_quiet()
+        "cloud-only", dataset, tmp_path / "r", local, cloud_model, max_concurrency=2, console=_quiet()
     )
     assert summary.interrupted and calls.calls >= 2  # connection errors are retried by the graph
     assert list(iter_result_lines(tmp_path / "r" / "results.jsonl")) == []

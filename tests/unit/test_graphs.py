@@ -13,7 +13,7 @@ from types import ModuleType
 
 import pytest
 
-from langgraph_cloudlocal.protocols import PROTOCOL_FACTORIES
+from langgraph_cloudlocal.protocols import get_protocol
 
 # ChatOpenAI probes socket options when built (refused here, harmlessly).
 pytestmark = pytest.mark.filterwarnings("ignore:A test tried to use socket")
@@ -44,8 +44,7 @@ OWN_FIELDS = {
 
 
 def _protocol_module_exists(graph_id: str) -> bool:
-    module, _ = PROTOCOL_FACTORIES[graph_id.replace("_", "-")]
-    return importlib.util.find_spec(module) is not None
+    return importlib.util.find_spec(get_protocol(graph_id).module) is not None
 
 
 LANDED = [g for g in OWN_FIELDS if _protocol_module_exists(g)]

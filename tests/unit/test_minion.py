@@ -187,7 +187,7 @@ def test_builder_twin_and_name() -> None:
     cloud = ScriptedChatModel(replies=[ask("x")], model_name="gpt-4o")
     local = ScriptedChatModel(replies=["y"], model_name="smol")
     builder = build_minion(local, cloud)
-    assert set(builder.nodes) == {"supervisor", "worker"}
+    assert set(builder.nodes) == {"start", "supervisor", "worker"}
     assert create_minion(local, cloud).name == "minion"
     assert create_minion(local, cloud, name="reader").name == "reader"
 
@@ -247,7 +247,7 @@ async def test_async_and_subgraph_streaming() -> None:
         )
     ]
     inner_nodes = [next(iter(data)) for ns, mode, data in events if ns and mode == "updates"]
-    assert inner_nodes == ["supervisor", "worker", "supervisor"]
+    assert inner_nodes == ["start", "supervisor", "worker", "supervisor"]
     custom = [data for ns, mode, data in events if mode == "custom"]
     assert [c["decision"] for c in custom if c["type"] == "cloudlocal.decision"] == ["ask", "answer"]
     assert any(c["type"] == "cloudlocal.progress" for c in custom)

@@ -224,6 +224,70 @@ def test_search_checks_its_arguments(store: ChunkStore) -> None:
     assert store.search("anything at all") == []  # empty store
 
 
+def test_langchain_documents_and_loaders_are_ingested(store: ChunkStore) -> None:
+    from langchain_core.document_loaders import BaseLoader
+    from langchain_core.documents import Document as LangChainDocument
+
+    class TwoFiles(BaseLoader):
+        def lazy_load(self):  # type: ignore[no-untyped-def]
+            yield LangChainDocument(page_content="Ferries leave hourly.", metadata={"source": "a.txt"})
+            yield LangChainDocument(page_content="Bikes are for rent.", metadata={"source": "b.txt"})
+
+    given = LangChainDocument(page_content="The pier is closed.", id="pier", metadata={"source": "pier.md"})
+    ids = store.add_documents([given, TwoFiles()])
+    assert ids[0] == "pier" and ids[1].startswith("a-") and ids[2].startswith("b-")
+    assert store.add_documents(TwoFiles()) == ids[1:]  # one loader alone, same ids again
+    assert [c.metadata["source"] for c in store.get_chunks(ids)] == ["pier.md", "a.txt", "b.txt"]
+
+
+def test_as_retriever_returns_langchain_documents_best_first(store: ChunkStore) -> None:
+    from langchain_core.documents import Document as LangChainDocument
+    from langchain_core.retrievers import BaseRetriever
+
+    store.add_documents(
+        [
+            Document("Ferries leave the northern pier every hour.", id="ferries"),
+            Document("Bicycles can be rented near the station.", id="bikes"),
+            Document("Ferries to the island are cancelled in storms.", id="storms"),
+        ]
+    )
+    retriever = store.as_retriever(k=1, lexical=False)
+    assert isinstance(retriever, BaseRetriever)
+    (hit,) = retriever.invoke("when do ferries leave the pier")
+    assert isinstance(hit, LangChainDocument)
+    (chunk,) = store.search("when do ferries leave the pier", k=1, lexical=False)
+    assert (hit.id, hit.page_content) == (chunk.id, chunk.text)
+    assert hit.metadata["document_id"] == "ferries" and hit.metadata["score"] == chunk.score
+    # search_kwargs as VectorStore.as_retriever takes them; document filters apply
+    filtered = store.as_retriever(search_kwargs={"k": 3, "document_ids": ["bikes", "storms"]})
+    assert {d.metadata["document_id"] for d in filtered.invoke("ferries")} == {"bikes", "storms"}
+    assert store.as_retriever(document_ids=[]).invoke("ferries") == []
+
+
+async def test_as_retriever_works_async_and_in_a_chain(store: ChunkStore) -> None:
+    from langchain_core.runnables import RunnableLambda
+
+    store.add_documents(Document("The vault code is 4718.", id="vault"))
+    retriever = store.as_retriever(k=1, tags=["chunks"], name="vault-retriever")
+    assert retriever.name == "vault-retriever" and retriever.tags == ["chunks"]
+    docs = await retriever.ainvoke("what is the vault code")
+    assert [d.metadata["document_id"] for d in docs] == ["vault"]
+    chain = retriever | RunnableLambda(lambda found: "\n".join(d.page_content for d in found))
+    assert chain.invoke("vault code 4718") == "The vault code is 4718."
+
+
+def test_as_retriever_checks_its_arguments(store: ChunkStore) -> None:
+    with pytest.raises(ValueError, match="unknown search_kwargs \\['fetch_k'\\]"):
+        store.as_retriever(search_kwargs={"fetch_k": 20})
+    with pytest.raises(ValueError, match="positive integer"):
+        store.as_retriever(k=0)
+    with pytest.raises(ValueError, match="positive integer"):
+        store.as_retriever(search_kwargs={"k": True})
+    store.close()
+    with pytest.raises(StoreError, match="closed"):
+        store.as_retriever().invoke("anything")
+
+
 # ------------------------------------------------------------------ stores and collections
 
 
