@@ -33,6 +33,7 @@ from typing_extensions import TypedDict  # pydantic (Studio's schemas) rejects t
 
 from langgraph_cloudlocal.calls import ModelCallError, RetryRefusal
 from langgraph_cloudlocal.decisions import SwitchDecision, emit_decision, make_decision
+from langgraph_cloudlocal.documents import DocumentError, document_texts
 from langgraph_cloudlocal.errors import CloudLocalError
 from langgraph_cloudlocal.ledger import (
     Budget,
@@ -320,7 +321,7 @@ def check_input(question: Any, documents: Any, *, documents_required: bool) -> t
 
     Args:
         question: The question (a non-empty string).
-        documents: None, one text, or a list of texts.
+        documents: None, one text, or a list of texts, LangChain ``Document`` objects or loaders.
         documents_required: True for protocols that cannot run without a document.
 
     Returns:
@@ -340,6 +341,14 @@ def check_input(question: Any, documents: Any, *, documents_required: bool) -> t
         documents = []
     if isinstance(documents, str):
         documents = [documents]
+    if isinstance(documents, Sequence) and not all(isinstance(d, str) for d in documents):
+        # LangChain Documents and loaders (and this package's Document) become their texts.
+        try:
+            documents = document_texts(documents)
+        except (TypeError, DocumentError) as exc:
+            raise InputError(
+                f"documents must be texts, LangChain Documents or document loaders: {exc}"
+            ) from exc
     if not isinstance(documents, Sequence) or not all(isinstance(d, str) for d in documents):
         raise InputError("documents must be a list of strings (the documents' text)")
     if documents_required and not documents:
