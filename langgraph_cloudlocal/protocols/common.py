@@ -347,7 +347,8 @@ def check_input(question: Any, documents: Any, *, documents_required: bool) -> t
             documents = document_texts(documents)
         except (TypeError, DocumentError) as exc:
             raise InputError(
-                f"documents must be texts, LangChain Documents or document loaders: {exc}"
+                f"documents must be a list of strings (the documents' text), LangChain Documents or "
+                f"document loaders: {exc}"
             ) from exc
     if not isinstance(documents, Sequence) or not all(isinstance(d, str) for d in documents):
         raise InputError("documents must be a list of strings (the documents' text)")
