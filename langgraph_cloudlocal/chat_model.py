@@ -48,7 +48,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from langchain_core.callbacks import CallbackManager, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
@@ -60,8 +60,9 @@ from langchain_core.messages import (
     SystemMessage,
     ToolMessage,
 )
+from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableLambda
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.constants import TAG_NOSTREAM
@@ -289,7 +290,7 @@ class _Reply:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     answered_by: str = "local"
     finish_reason: str = "stop"  # "length" when the answering call stopped at its token limit
-    ledger: RawUsage = field(default_factory=dict)
+    ledger: RawUsage = field(default_factory=lambda: cast(RawUsage, {}))
     decisions: list[SwitchDecision] = field(default_factory=list)
     question: str = ""
     documents: list[str] = field(default_factory=list)
@@ -342,7 +343,7 @@ class CloudLocalChatModel(BaseChatModel):
 
     _roles: ModelRoles = PrivateAttr()
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
-    _spent: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _spent: RawUsage = PrivateAttr(default_factory=lambda: cast(RawUsage, {}))
     _graph: Any = PrivateAttr(default=None)
 
     def model_post_init(self, context: Any, /) -> None:
@@ -396,7 +397,7 @@ class CloudLocalChatModel(BaseChatModel):
         if self.policy != "cascade":
             raise InputError(f"tools need the 'cascade' policy; this model's policy is {self.policy!r}")
         specs = [{"type": "function", "function": s} for s in _tool_specs(tools)]
-        _forced_tool(tool_choice, [s["function"]["name"] for s in specs])  # a bad choice fails now
+        _forced_tool(tool_choice, [str(t["name"]) for t in _tool_specs(tools)])  # a bad choice fails now
         return self.bind(tools=specs, tool_choice=tool_choice, **kwargs)
 
     def _generate(
@@ -431,7 +432,7 @@ class CloudLocalChatModel(BaseChatModel):
             final = self._finish(reply, run_manager)
             rest = reply.text[len("".join(streamed)) :] if reply.text.startswith("".join(streamed)) else ""
             tool_call_chunks = [
-                {"name": c["name"], "args": json.dumps(c["args"]), "id": c["id"], "index": i}
+                tool_call_chunk(name=c["name"], args=json.dumps(c["args"]), id=c["id"], index=i)
                 for i, c in enumerate(reply.tool_calls)
             ]
             yield ChatGenerationChunk(
@@ -590,9 +591,10 @@ class CloudLocalChatModel(BaseChatModel):
             usage["private_chars_to_cloud"] = reply.sent_chars
         usage.update(reply.privacy)
         merged = merge_usage(reply.ledger, {})
-        input_tokens = sum(merged.get(r, {}).get("input_tokens", 0) for r in ("local", "cloud"))
-        output_tokens = sum(merged.get(r, {}).get("output_tokens", 0) for r in ("local", "cloud"))
-        cached = sum(merged.get(r, {}).get("cached_tokens", 0) for r in ("local", "cloud"))
+        per_role = [cast(Mapping[str, Any], merged.get(r) or {}) for r in ("local", "cloud")]
+        input_tokens = sum(int(u.get("input_tokens", 0)) for u in per_role)
+        output_tokens = sum(int(u.get("output_tokens", 0)) for u in per_role)
+        cached = sum(int(u.get("cached_tokens", 0)) for u in per_role)
         return AIMessage(
             content=reply.text,
             tool_calls=reply.tool_calls,
@@ -899,7 +901,7 @@ class CloudLocalChatModel(BaseChatModel):
             config=self._child_config(run_manager, "cloud"),
         )
         message = result.message
-        tool_calls = list(message.tool_calls) if message is not None else []
+        tool_calls = [dict(c) for c in message.tool_calls] if message is not None else []
         return _Reply(text=result.text.strip(), tool_calls=tool_calls), result.usage
 
     # ----------------------------------------------------------------------------------------------
@@ -987,7 +989,7 @@ class CloudLocalChatModel(BaseChatModel):
                     on_token(_text_of(chunk))
         usage = final.get("usage") or {}
         ledger = _ledger_from_report(usage)
-        extra = {k: final[k] for k in ("steps", "transcript") if k in final}
+        extra: dict[str, Any] = {k: final[k] for k in ("steps", "transcript") if k in final}
         return _Reply(
             text=str(final.get("answer", "")).strip(),
             answered_by=self.policy,
@@ -1077,7 +1079,7 @@ def _trace(decision: SwitchDecision) -> SwitchDecision:
 
 def _publish(decision: SwitchDecision, run_manager: CallbackManagerForLLMRun | None) -> None:
     """A decision as a traced child run (tags and metadata) and on the surrounding graph's custom stream."""
-    config: dict[str, Any] = {
+    config: RunnableConfig = {
         "run_name": f"cloudlocal:{decision['decision']}",
         "tags": [f"cloudlocal:{decision['decision']}", f"cloudlocal:{decision['protocol']}", TAG_NOSTREAM],
         "metadata": {f"cloudlocal_{k}": v for k, v in decision.items() if v is not None},

@@ -81,8 +81,9 @@ class MinionSettings(RunSettings):
         super().validate()
         if self.max_rounds < 1:
             raise InputError("max_rounds must be >= 1")
-        if isinstance(self.retrieval, bool):
-            self.retrieval = "on" if self.retrieval else "off"
+        retrieval: Any = self.retrieval  # a bool from an older config: True / False mean on / off
+        if isinstance(retrieval, bool):
+            self.retrieval = "on" if retrieval else "off"
         if self.retrieval not in ("auto", "on", "off"):
             raise InputError(f"retrieval must be 'auto', 'on' or 'off', got {self.retrieval!r}")
         if self.top_k < 1 or self.retrieval_min_chars < 0:

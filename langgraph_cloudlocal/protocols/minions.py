@@ -67,13 +67,12 @@ from langgraph_cloudlocal.calls import ModelCallError, call_structured
 from langgraph_cloudlocal.decisions import SwitchDecision, emit_progress
 from langgraph_cloudlocal.documents import chunking_for
 from langgraph_cloudlocal.errors import CloudLocalError
-from langgraph_cloudlocal.ledger import PriceTable, merge_usage, usage_delta
+from langgraph_cloudlocal.ledger import PriceTable, RawUsage, merge_usage, usage_delta
 from langgraph_cloudlocal.models import ResolvedModel
 from langgraph_cloudlocal.prompts import minions as prompts
 from langgraph_cloudlocal.protocols.answer_stream import AnswerStream
 from langgraph_cloudlocal.protocols.common import (
     MODEL_RETRY,
-    SETTINGS_KEY,
     DecisionsField,
     InputError,
     ModelRoles,
@@ -139,8 +138,9 @@ class MinionsSettings(RunSettings):
 
     def validate(self) -> None:
         super().validate()
-        if isinstance(self.retrieval, bool):
-            self.retrieval = "on" if self.retrieval else "off"
+        retrieval: Any = self.retrieval  # a bool from an older config: True / False mean on / off
+        if isinstance(retrieval, bool):
+            self.retrieval = "on" if retrieval else "off"
         if self.retrieval not in ("auto", "on", "off"):
             raise InputError(f"retrieval must be 'auto', 'on' or 'off', got {self.retrieval!r}")
         for name in ("max_rounds", "max_tasks_per_round", "samples_per_job", "top_k"):
@@ -202,11 +202,13 @@ class MinionsState(TypedDict, total=False):
     scratchpad: str
     feedback: str
     # accumulated
-    jobs: Annotated[list, operator.add]
-    rounds: Annotated[list, operator.add]
+    jobs: Annotated[list[dict[str, Any]], operator.add]
+    rounds: Annotated[list[dict[str, Any]], operator.add]
     done: bool
     answer: str
-    history: Annotated[list, operator.add]  # {question, answer} per finished turn on this thread
+    history: Annotated[
+        list[dict[str, Any]], operator.add
+    ]  # {question, answer} per finished turn on this thread
     ledger: UsageField
     usage: dict[str, Any]
     decisions: DecisionsField
@@ -334,7 +336,8 @@ def _with_timeout(fn: Callable[[], T], timeout: float | None) -> T:
         raise JobTimeout(f"the job did not finish within job_timeout_s={timeout}")
     if "error" in box:
         raise box["error"]
-    return box["value"]
+    value: T = box["value"]
+    return value
 
 
 def _wave_size(settings: MinionsSettings, config: RunnableConfig, jobs: int) -> int:
@@ -369,7 +372,8 @@ def best_attributed(rows: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]
     for row in rows:
         key = row.get("task_index")
         best[key] = min(best.get(key, 9), level(row))
-    kept, aside = [], []
+    kept: list[dict[str, Any]] = []
+    aside: list[dict[str, Any]] = []
     for row in rows:
         (kept if level(row) < 9 and level(row) == best[row.get("task_index")] else aside).append(row)
     return kept, aside
@@ -448,8 +452,8 @@ class MinionsNodes(ProtocolNodes[MinionsSettings]):
         store = self.chunk_store
         run, started = self.begin(state, runtime, documents_required=False)
         documents = started["documents"]
-        document_ids = state.get("document_ids") or []
-        if isinstance(document_ids, str):
+        document_ids: Any = state.get("document_ids") or []
+        if isinstance(document_ids, str):  # one id given as a string
             document_ids = [document_ids]
         if not all(isinstance(i, str) and i for i in document_ids):
             raise InputError(
@@ -725,7 +729,7 @@ class MinionsNodes(ProtocolNodes[MinionsSettings]):
         if not wave:
             return "filter"
         key = state.get("round_key") or ""
-        settings = state[SETTINGS_KEY]  # each job reads the run's settings from its own payload
+        settings = state["settings"]  # SETTINGS_KEY: each job reads the run's settings from its payload
         return [
             Send("job", JobInput(job=job, round_key=key, jobs_total=len(jobs), settings=settings))
             for job in wave
@@ -750,7 +754,7 @@ class MinionsNodes(ProtocolNodes[MinionsSettings]):
         row |= {"answer": None, "citation": None, "explanation": "", "failed": False, "error": None}
         row |= {"citation_in_excerpt": None, "value_in_excerpt": None, "repeated_template": False}
         row |= {"attribution": None}
-        ledger: dict[str, Any] = {}
+        ledger: RawUsage = {}
         started = time.perf_counter()
         attempt = 0
         while True:
@@ -901,8 +905,8 @@ class MinionsNodes(ProtocolNodes[MinionsSettings]):
         }
 
         def finish(
-            answer: str, ledger: dict[str, Any], decisions: list[SwitchDecision], **extra: Any
-        ) -> dict:
+            answer: str, ledger: RawUsage, decisions: list[SwitchDecision], **extra: Any
+        ) -> dict[str, Any]:
             answer_stream.finish(answer)
             usage = usage_report(
                 merge_usage(state.get("ledger"), ledger),
@@ -923,7 +927,7 @@ class MinionsNodes(ProtocolNodes[MinionsSettings]):
                 "done": True,
             }
 
-        def local_fallback(why: str, ledger: dict[str, Any], decisions: list[SwitchDecision]) -> dict:
+        def local_fallback(why: str, ledger: RawUsage, decisions: list[SwitchDecision]) -> dict[str, Any]:
             best = prompts.best_local_answer(all_jobs)
             if best is None:
                 answer = ""
@@ -1046,7 +1050,7 @@ def build_minions(
     store: Any | None = None,
     prices: PriceTable | None = None,
     **settings: Any,
-) -> StateGraph:
+) -> StateGraph[Any, Any, Any, Any]:
     """The uncompiled MinionS graph: :class:`MinionsNodes` wired into a state machine.
 
     Args:
@@ -1103,7 +1107,7 @@ def create_minions(
     checkpointer: Checkpointer = None,
     name: str = "minions",
     **settings: Any,
-) -> CompiledStateGraph:
+) -> CompiledStateGraph[Any, Any, Any, Any]:
     """MinionS as a compiled graph, usable alone or as a node of a parent graph.
 
     The cloud model plans small tasks, the local model runs them over the document chunks in parallel,
