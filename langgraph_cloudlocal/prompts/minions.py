@@ -274,7 +274,7 @@ def synthesize_messages(
             f"read in the documents and how many excerpts agree):\n{table}{notes}\n\n{rule} "
             "Use only the values above that answer the question.\n"
             'JSON: {"working": "one line: the values used and any arithmetic", '
-            '"decision": "final" or "another_round", "answer": "short answer (empty if another_round)", '
+            '"decision": "final" or "another_round", "answer": "short answer", '
             '"feedback": "only if another_round: what is missing"}'
         ),
     ]
