@@ -105,7 +105,9 @@ def main() -> None:
     parser.add_argument("--dataset", type=Path, default=Path("datasets/arithmetic.jsonl"))
     parser.add_argument("--limit", type=int, default=10)
     parser.add_argument("--thresholds", default="0.3,0.7")
-    parser.add_argument("--verifier", default="self_reflection", choices=["self_reflection", "logprobs"])
+    parser.add_argument(
+        "--verifier", default="self_reflection", choices=["self_reflection", "logprobs", "arithmetic"]
+    )
     parser.add_argument("--max-tokens", type=int, default=192)
     parser.add_argument("--local-model", default=embedded.DEFAULT_LOCAL_MODEL)
     parser.add_argument("--cloud-model", default=embedded.DEFAULT_CLOUD_MODEL)

@@ -5,7 +5,8 @@ rather than a graph. One instance, one policy:
 
 * ``"cascade"`` (default): the local model answers; a verifier scores how likely that answer is wrong
   (the verifiers of AdaSwitch: self-reflection by the local model, the answer's token
-  log-probabilities, or your own function); above ``threshold`` the cloud model answers instead.
+  log-probabilities, the arithmetic check (no model call), or your own function); above ``threshold``
+  the cloud model answers instead.
 * ``"adaswitch"``: the AdaSwitch graph (step-wise escalation) runs on the conversation.
 * ``"minion"``, ``"minions"``, ``"local-only"``, ``"cloud-only"``: that protocol's graph runs on the
   conversation (the last user message is the question).
@@ -43,6 +44,7 @@ from __future__ import annotations
 import contextvars
 import json
 import math
+import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -90,16 +92,18 @@ from langgraph_cloudlocal.prompts.adaswitch import Verdict
 from langgraph_cloudlocal.protocols.adaswitch import logprob_entries, logprob_score
 from langgraph_cloudlocal.protocols.answer_stream import is_answer_token
 from langgraph_cloudlocal.protocols.common import InputError, ModelRoles, usage_report
+from langgraph_cloudlocal.protocols.step_checks import check_step
 
 Policy = Literal["cascade", "adaswitch", "minion", "minions", "local-only", "cloud-only"]
 POLICIES: tuple[str, ...] = ("cascade", "adaswitch", "minion", "minions", "local-only", "cloud-only")
-CASCADE_VERIFIERS: tuple[str, ...] = ("self_reflection", "logprobs", "callable")
+CASCADE_VERIFIERS: tuple[str, ...] = ("self_reflection", "logprobs", "arithmetic", "callable")
 # Per-call options this model understands (besides tools / tool_choice from bind_tools).
 _CALL_OPTIONS = ("budget", "max_cloud_tokens", "max_cloud_usd", "max_cloud_calls", "threshold", "context")
 # Options other LangChain code passes to every chat model; they mean nothing here.
 _IGNORED_OPTIONS = ("parallel_tool_calls", "strict", "stream_options", "stream")
 
 VerifierFn = Callable[[str, list[str], str], float]
+_ANSWER_LINE = re.compile(r"answer\s*[:=]\s*(.+)", re.IGNORECASE)
 """``(conversation, [], reply) -> probability that the reply is wrong`` (AdaSwitch's signature)."""
 
 VERIFY_SYSTEM = (
@@ -327,7 +331,7 @@ class CloudLocalChatModel(BaseChatModel):
     policy: Policy = "cascade"
     # Cascade and AdaSwitch: escalate when the verifier's probability that the answer is wrong is above it.
     threshold: float = 0.5
-    verifier: Literal["self_reflection", "logprobs", "callable"] = "self_reflection"
+    verifier: Literal["self_reflection", "logprobs", "arithmetic", "callable"] = "self_reflection"
     verifier_fn: VerifierFn | None = None
     # The score of an answer whose verifier gave nothing usable (1.0: doubtful, escalate).
     malformed_score: float = 1.0
@@ -633,6 +637,12 @@ class CloudLocalChatModel(BaseChatModel):
                 return None, "the local model returned no token log-probabilities", {}, 0
             score = logprob_score([float(e["logprob"]) for e in entries], self.logprob_rule)
             return score, f"logprobs: {self.logprob_rule} over {len(entries)} tokens", {}, 0
+        if self.verifier == "arithmetic":
+            # AdaSwitch's no-model check over the whole draft: a false equation, or a number (the final
+            # answer included) that no calculation and no given text explains, is doubtful.
+            final = _ANSWER_LINE.findall(draft_text)
+            check = check_step([conversation], draft_text, final[-1] if final else None)
+            return check.score, check.reason, {}, 0
         if self.verifier == "callable":
             assert self.verifier_fn is not None
             try:

@@ -439,3 +439,25 @@ def test_a_tool_call_missing_a_required_argument_is_escalated() -> None:
     decision = message.response_metadata["decisions"][-1]
     assert decision["decision"] == "escalate" and "misses required argument(s) ['b']" in decision["reason"]
     assert message.tool_calls[0]["args"] == {"a": 6, "b": 7}
+
+
+@pytest.mark.parametrize(
+    ("draft", "answered_by"),
+    [
+        ("Dev baked 9 * 6 = 54 muffins. 54 - 16 = 38.\nAnswer: 38", "local"),  # checks out
+        ("Dev baked 9 * 6 = 56 muffins. 56 - 16 = 40.\nAnswer: 40", "cloud"),  # a false product
+        ("Dev has 41 muffins left.\nAnswer: 41", "cloud"),  # a number no calculation explains
+    ],
+)
+def test_the_arithmetic_verifier_escalates_drafts_whose_sums_do_not_check_out(
+    draft: str, answered_by: str
+) -> None:
+    local = ScriptedChatModel(replies=[draft], model_name="local-scripted")
+    cloud = cloud_model("Answer: 38")
+    chat = cascade(local, cloud, verifier="arithmetic", threshold=0.5)
+    question = HumanMessage("Dev baked 9 trays of 6 muffins and sold 16. How many are left?")
+    reply = chat.invoke([question])
+    assert reply.response_metadata["answered_by"] == answered_by
+    assert len(local.calls) == 1  # the check itself calls no model
+    decision = reply.response_metadata["decisions"][-1]
+    assert decision["reason"].startswith("arithmetic") or "arithmetic" in decision["reason"]
