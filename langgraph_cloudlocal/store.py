@@ -26,9 +26,9 @@ Bad input and large files
     :class:`~langgraph_cloudlocal.documents.DocumentError` naming the document. A large text file
     (over 8 MB) is streamed: chunks are embedded and written ``batch_size`` at a time, so memory
     stays bounded (Chroma's index grows with the number of chunks, not with the file). Time grows
-    with the text: one million characters took 27 s of wall time on 2 cores with the torch bf16 backend
-    and 36 s with ONNX (``benchmarks/bench_ingest.py``), so a 50 MB file takes 20-30 minutes; pass
-    ``max_chars`` to refuse documents above a size instead.
+    with the text: one million characters took 39-47 s of wall time on 2 shared cores with the int8
+    ONNX model (about 43 CPU-seconds; ``benchmarks/bench_ingest.py``), so a 50 MB file takes 30-40
+    minutes; pass ``max_chars`` to refuse documents above a size instead.
 """
 
 from __future__ import annotations
