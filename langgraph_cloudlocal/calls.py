@@ -25,6 +25,23 @@ from langgraph_cloudlocal.ledger import RawUsage, approx_tokens, merge_usage, us
 from langgraph_cloudlocal.models import ResolvedModel
 from langgraph_cloudlocal.timing import busy
 
+__all__ = [
+    "CallResult",
+    "ModelCallError",
+    "PROMPT_TOKEN_CEILING",
+    "PromptTooLongError",
+    "RAW_EXCERPT_CHARS",
+    "RetryRefusal",
+    "StructuredResult",
+    "bind_call_options",
+    "call_structured",
+    "call_text",
+    "parse_json_object",
+    "parse_structured",
+    "prompt_too_long",
+    "usage_of",
+]
+
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
 # (usage of the attempts so far, text of the next attempt) -> why it must not be sent, or None
 RetryRefusal = Callable[[RawUsage, str], "str | None"]

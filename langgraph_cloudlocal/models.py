@@ -34,6 +34,24 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langgraph_cloudlocal.errors import CloudLocalError
 from langgraph_cloudlocal.running_servers import running_server_url
 
+__all__ = [
+    "ACCEPTED_FORMS",
+    "DEFAULT_OLLAMA_HOST",
+    "DEFAULT_REQUEST_TIMEOUT_S",
+    "LOCAL_API_KEY_ENV",
+    "ModelSpecError",
+    "PLACEHOLDER_API_KEY",
+    "REQUEST_TIMEOUT_ENV",
+    "ROLE_ENV_VARS",
+    "ResolvedModel",
+    "Role",
+    "RoundRobinChatModel",
+    "base_url_of",
+    "model_name_of",
+    "request_timeout",
+    "resolve_model",
+]
+
 Role = Literal["local", "cloud"]
 
 ROLE_ENV_VARS: dict[str, str] = {"local": "CLOUDLOCAL_LOCAL_MODEL", "cloud": "CLOUDLOCAL_CLOUD_MODEL"}

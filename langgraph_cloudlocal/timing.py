@@ -19,6 +19,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+__all__ = [
+    "BusyTimes",
+    "KINDS",
+    "busy",
+    "measuring_busy_times",
+]
+
 KINDS = ("local", "cloud", "embedding")
 
 _current: contextvars.ContextVar[BusyTimes | None] = contextvars.ContextVar("cloudlocal_busy", default=None)

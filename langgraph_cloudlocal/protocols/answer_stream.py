@@ -23,6 +23,12 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, LLMResul
 from langchain_core.runnables.config import ensure_config, get_callback_manager_for_config
 from langchain_core.utils.json import parse_partial_json
 
+__all__ = [
+    "ANSWER_TAG",
+    "AnswerStream",
+    "is_answer_token",
+]
+
 ANSWER_TAG = "cloudlocal:answer"
 
 

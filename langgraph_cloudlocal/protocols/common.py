@@ -47,6 +47,34 @@ from langgraph_cloudlocal.ledger import (
 )
 from langgraph_cloudlocal.models import ROLE_ENV_VARS, ResolvedModel, resolve_model
 
+__all__ = [
+    "DecisionsField",
+    "InputError",
+    "MODEL_RETRY",
+    "ModelRoles",
+    "ModelSpec",
+    "ProtocolInput",
+    "ProtocolNodes",
+    "ProtocolOutput",
+    "RunSettings",
+    "RunStateError",
+    "SETTINGS_KEY",
+    "UsageField",
+    "add_usage",
+    "begin_run",
+    "budget_refusal",
+    "budget_retry_guard",
+    "budget_stop_decision",
+    "check_input",
+    "current_settings",
+    "decide",
+    "prompt_text",
+    "run_settings",
+    "settings_class_with_defaults",
+    "settings_state",
+    "usage_report",
+]
+
 ModelSpec = str | BaseChatModel | None
 """A model as ``create_*`` takes it: ``"ollama:NAME"``, ``"openai:NAME"``, a chat model, or None (the
 environment's default for the role)."""
