@@ -42,7 +42,15 @@ def _merged_seconds(intervals: list[tuple[float, float]]) -> float:
 
 
 class BusyTimes:
-    """The intervals each kind of work was busy during one run, and the run's wall time."""
+    """The intervals each kind of work was busy during one run, and the run's wall time.
+
+    Example:
+        >>> times = BusyTimes()
+        >>> times.add("local", times.started, times.started + 0.5)
+        >>> times.ended = times.started + 2.0
+        >>> times.breakdown()["local"], times.breakdown()["other"]
+        (0.5, 1.5)
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -51,6 +59,13 @@ class BusyTimes:
         self.ended: float | None = None
 
     def add(self, kind: str, started: float, ended: float) -> None:
+        """Record one busy interval.
+
+        Args:
+            kind: ``local``, ``cloud``, ``embedding`` or another kind of work.
+            started: When it started (``time.perf_counter()``).
+            ended: When it ended.
+        """
         with self._lock:
             self._intervals.setdefault(kind, []).append((started, ended))
 
@@ -68,7 +83,18 @@ class BusyTimes:
 
 @contextmanager
 def measuring_busy_times() -> Iterator[BusyTimes]:
-    """Record, until the block ends, the busy intervals of the work done in this context."""
+    """Record, until the block ends, the busy intervals of the work done in this context.
+
+    Yields:
+        The recorder; its ``breakdown()`` is final once the block ends.
+
+    Example:
+        >>> with measuring_busy_times() as times:
+        ...     with busy("cloud"):
+        ...         pass
+        >>> sorted(times.breakdown())
+        ['cloud', 'embedding', 'local', 'other', 'wall']
+    """
     recorder = BusyTimes()
     token = _current.set(recorder)
     try:
@@ -80,7 +106,18 @@ def measuring_busy_times() -> Iterator[BusyTimes]:
 
 @contextmanager
 def busy(kind: str) -> Iterator[None]:
-    """Mark the block as ``kind`` work (``local``, ``cloud`` or ``embedding``) for the current recorder."""
+    """Mark the block as ``kind`` work (``local``, ``cloud`` or ``embedding``) for the current recorder.
+
+    Args:
+        kind: The kind of work the block does.
+
+    Yields:
+        Nothing; without a recorder (:func:`measuring_busy_times`) the block just runs.
+
+    Example:
+        >>> with busy("local"):  # no recorder: nothing is recorded
+        ...     pass
+    """
     recorder = _current.get()
     if recorder is None:
         yield

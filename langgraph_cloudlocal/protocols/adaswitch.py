@@ -163,17 +163,32 @@ class AdaSwitchSettings(RunSettings):
 
 
 class AdaSwitchInput(ProtocolInput, total=False):
-    """``question`` (required) and optional ``documents`` (context for the local model only)."""
+    """``question`` (required) and optional ``documents`` (context for the local model only).
+
+    Example:
+        >>> AdaSwitchInput(question="What is 17 x 3?")
+        {'question': 'What is 17 x 3?'}
+    """
 
 
 class AdaSwitchOutput(ProtocolOutput, total=False):
-    """``answer``, ``usage``, ``decisions`` and ``steps`` (the accepted steps, in order)."""
+    """``answer``, ``usage``, ``decisions`` and ``steps`` (the accepted steps, in order).
+
+    Example:
+        >>> AdaSwitchOutput(answer="51", steps=[{"text": "17 x 3 = 51"}])["answer"]
+        '51'
+    """
 
     steps: list[dict[str, Any]]
 
 
 class AdaSwitchState(TypedDict, total=False):
-    """AdaSwitch's state: the input, the accepted steps, the pending draft, and the accounting."""
+    """AdaSwitch's state: the input, the accepted steps, the pending draft, and the accounting.
+
+    Example:
+        >>> AdaSwitchState(question="What is 17 x 3?", steps=[], draft=None, done=False)["done"]
+        False
+    """
 
     question: str
     documents: list[str]

@@ -33,16 +33,39 @@ ANSWER_TAG = "cloudlocal:answer"
 
 
 def is_answer_token(metadata: Mapping[str, Any]) -> bool:
-    """Whether a ``messages`` stream item (its metadata) is a token of a protocol's final answer."""
+    """Whether a ``messages`` stream item (its metadata) is a token of a protocol's final answer.
+
+    Args:
+        metadata: The metadata of a ``messages`` stream item.
+
+    Returns:
+        ``True`` when the item carries the answer tag.
+
+    Example:
+        >>> is_answer_token({"tags": [ANSWER_TAG]}), is_answer_token({"tags": ["other"]})
+        (True, False)
+    """
     return ANSWER_TAG in (metadata.get("tags") or [])
 
 
 class AnswerStream:
     """Streams one protocol run's final answer; create it inside the node that writes the answer.
 
-    ``field``: the JSON field holding the answer (``None``: the whole reply is the answer).
-    ``ready(partial)``: whether the answer being written is final and may stream (e.g. the reply's
-    ``decision`` is ``"final"``); while it says no, nothing is sent.
+    Args:
+        field: The JSON field holding the answer (``None``: the whole reply is the answer).
+        ready: ``ready(partial)``: whether the answer being written is final and may stream (e.g. the
+            reply's ``decision`` is ``"final"``); while it says no, nothing is sent.
+
+    Example:
+        Outside a graph run nothing listens, but ``sent`` shows what would stream:
+
+        >>> stream = AnswerStream(field="answer")
+        >>> stream.on_text('{"answer": "Par')
+        >>> stream.sent
+        'Par'
+        >>> stream.finish("Paris")
+        >>> stream.sent
+        'Paris'
     """
 
     def __init__(
@@ -89,7 +112,11 @@ class AnswerStream:
         self._held = True
 
     def on_text(self, text_so_far: str) -> None:
-        """Told the model's reply as it grows (``calls.call_structured(..., on_text=...)``)."""
+        """Told the model's reply as it grows (``calls.call_structured(..., on_text=...)``).
+
+        Args:
+            text_so_far: The reply so far (JSON while ``field`` is set).
+        """
         if self._held:
             return
         if self.field is None:
@@ -112,7 +139,12 @@ class AnswerStream:
 
     def finish(self, answer: str) -> None:
         """The protocol's answer: send what is not streamed yet, or the whole answer as a new message
-        when what streamed was not its start."""
+        when what streamed was not its start.
+
+        Args:
+            answer: The final answer.
+        """
+
         if self.sent and not answer.startswith(self.sent):
             self._end()
             self.sent = ""

@@ -66,7 +66,12 @@ class BaselineSettings(RunSettings):
 
 
 class BaselineState(TypedDict, total=False):
-    """The yardsticks' state: the input, the run's settings, the answer and its accounting."""
+    """The yardsticks' state: the input, the run's settings, the answer and its accounting.
+
+    Example:
+        >>> BaselineState(question="6 x 7?", documents=[], answer="42")["answer"]
+        '42'
+    """
 
     question: str
     documents: list[str]
@@ -227,6 +232,12 @@ def build_cloud_only(
 
     Raises:
         InputError: An unknown or bad setting.
+
+    Example:
+        >>> from langgraph_cloudlocal.testing import ScriptedChatModel
+        >>> local, cloud = ScriptedChatModel(replies=["x"]), ScriptedChatModel(replies=["y"])
+        >>> sorted(build_cloud_only(local, cloud).nodes)
+        ['answer', 'start']
     """
     return _build_single_model("cloud", local, cloud, prices, settings)
 

@@ -311,14 +311,24 @@ class ModelRoles:
 
 
 class ProtocolInput(TypedDict, total=False):
-    """The input every protocol takes: ``question`` and ``documents`` (texts)."""
+    """The input every protocol takes: ``question`` and ``documents`` (texts).
+
+    Example:
+        >>> ProtocolInput(question="Who signed?", documents=["Ann signed."])
+        {'question': 'Who signed?', 'documents': ['Ann signed.']}
+    """
 
     question: str
     documents: list[str]
 
 
 class ProtocolOutput(TypedDict, total=False):
-    """The output every protocol gives: ``answer``, ``usage`` and ``decisions``."""
+    """The output every protocol gives: ``answer``, ``usage`` and ``decisions``.
+
+    Example:
+        >>> ProtocolOutput(answer="Ann", usage={}, decisions=[])["answer"]
+        'Ann'
+    """
 
     answer: str
     usage: dict[str, Any]
@@ -334,6 +344,12 @@ def add_usage(left: RawUsage | None, right: RawUsage | None) -> RawUsage:
 
     Returns:
         Their sum.
+
+    Example:
+        >>> from langgraph_cloudlocal.ledger import usage_delta
+        >>> one = usage_delta("local", input_tokens=10, output_tokens=2)
+        >>> add_usage(one, one)["local"]["input_tokens"]
+        20
     """
     return merge_usage(left, right)
 
@@ -457,6 +473,10 @@ def run_settings(state: Mapping[str, Any], settings_class: type[SettingsT]) -> S
 
     Raises:
         RunStateError: No settings in the state (the start node did not run).
+
+    Example:
+        >>> run_settings({"settings": {"max_cloud_calls": 2}}, RunSettings).max_cloud_calls
+        2
     """
     values = state.get(SETTINGS_KEY)
     if not isinstance(values, Mapping):
@@ -604,6 +624,15 @@ def budget_retry_guard(
 
     Returns:
         None without caps, else ``refusal(used_by_the_call_so_far, next_prompt) -> reason or None``.
+
+    Example:
+        >>> from langgraph_cloudlocal.testing import ScriptedChatModel
+        >>> cloud = ModelRoles(ScriptedChatModel(replies=["x"]), ScriptedChatModel(replies=["y"])).cloud
+        >>> budget_retry_guard({}, RunSettings(), cloud, PriceTable()) is None  # no caps
+        True
+        >>> guard = budget_retry_guard({}, RunSettings(max_cloud_calls=0), cloud, PriceTable())
+        >>> guard({}, "Try again")
+        'cloud call cap reached (0 of 0 calls made)'
     """
     budget = settings.budget()
     if budget.unlimited:
@@ -629,6 +658,10 @@ def budget_stop_decision(protocol: str, node: str, reason: str, step: int | None
 
     Returns:
         The decision.
+
+    Example:
+        >>> budget_stop_decision("minions", "plan", "cloud call cap reached", 1)["decision"]
+        'budget_stop'
     """
     return decide(protocol, node, "budget_stop", reason, step=step)
 
@@ -662,7 +695,17 @@ def usage_report(
 
     Returns:
         Tokens per role, dollars, the cloud-only estimate, what reached the cloud, ``document_chars``.
+
+    Example:
+        >>> from langgraph_cloudlocal.testing import ScriptedChatModel
+        >>> roles = ModelRoles(ScriptedChatModel(replies=["x"]), ScriptedChatModel(replies=["y"]))
+        >>> report = usage_report(
+        ...     {}, roles.local, roles.cloud, PriceTable(), question="Who?", documents=["Ann did."], answer="Ann"
+        ... )
+        >>> report["document_chars"]
+        8
     """
+
     document_chars = sum(len(d) for d in documents)
     input_tokens = output_tokens = 0
     method = "measured (this run is cloud-only)"

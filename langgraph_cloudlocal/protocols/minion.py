@@ -91,7 +91,13 @@ class MinionSettings(RunSettings):
 
 
 class MinionState(TypedDict, total=False):
-    """Minion's state: the input, the conversation so far, and its accounting."""
+    """Minion's state: the input, the conversation so far, and its accounting.
+
+    Example:
+        >>> state = MinionState(question="Who signed?", documents=["Ann signed."], round=0)
+        >>> state["round"]
+        0
+    """
 
     question: str
     documents: list[str]
@@ -112,7 +118,12 @@ class MinionState(TypedDict, total=False):
 
 
 class MinionOutput(ProtocolOutput, total=False):
-    """``answer``, ``usage``, ``decisions``, the ``transcript`` and the thread's ``history``."""
+    """``answer``, ``usage``, ``decisions``, the ``transcript`` and the thread's ``history``.
+
+    Example:
+        >>> MinionOutput(answer="Ann", transcript=[{"role": "cloud", "round": 1, "text": "Who?"}])["answer"]
+        'Ann'
+    """
 
     transcript: list[dict[str, Any]]
     history: list[dict[str, Any]]

@@ -25,6 +25,12 @@ MODULES = [
     "langgraph_cloudlocal.decisions",
     "langgraph_cloudlocal.privacy",
     "langgraph_cloudlocal.testing",
+    "langgraph_cloudlocal.timing",
+    "langgraph_cloudlocal.protocols.common",
+    "langgraph_cloudlocal.protocols.answer_stream",
+    "langgraph_cloudlocal.protocols.baselines",
+    "langgraph_cloudlocal.protocols.minion",
+    "langgraph_cloudlocal.protocols.adaswitch",
 ]
 
 
