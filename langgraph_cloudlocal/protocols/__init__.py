@@ -54,6 +54,11 @@ class ProtocolInfo:
         description: One line for listings.
         title: The heading of its diagram.
         summary: A paragraph on how it works, for the diagrams' page.
+
+    Example:
+        >>> info = ProtocolInfo("echo", "my_package.echo", "create_echo", roles=("local",))
+        >>> info.name, info.roles
+        ('echo', ('local',))
     """
 
     name: str
@@ -159,6 +164,12 @@ def unregister_protocol(name: str) -> None:
 
     Args:
         name: The canonical name the protocol was registered under.
+
+    Example:
+        >>> _ = register_protocol(ProtocolInfo("echo", "my_package.echo", "create_echo"))
+        >>> unregister_protocol("echo")
+        >>> "echo" in protocol_names()
+        False
     """
     PROTOCOLS.pop(_key(name), None)
 
@@ -168,6 +179,10 @@ def protocol_names() -> list[str]:
 
     Returns:
         The names, e.g. ``["local-only", "cloud-only", "minion", "minions", "adaswitch"]``.
+
+    Example:
+        >>> "minions" in protocol_names()
+        True
     """
     return list(PROTOCOLS)
 

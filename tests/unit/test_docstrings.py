@@ -31,6 +31,11 @@ MODULES = [
     "langgraph_cloudlocal.protocols.baselines",
     "langgraph_cloudlocal.protocols.minion",
     "langgraph_cloudlocal.protocols.adaswitch",
+    "langgraph_cloudlocal.protocols",
+    "langgraph_cloudlocal.running",
+    "langgraph_cloudlocal.embeddings",
+    "langgraph_cloudlocal.artifacts",
+    "langgraph_cloudlocal.models",
 ]
 
 
