@@ -73,6 +73,23 @@ PROMPT_TOKEN_CEILING = 2_000_000
 
 @dataclass
 class CallResult:
+    """What one plain call returned, and what it cost.
+
+    Attributes:
+        text: The reply's text.
+        message: The reply as the client returned it (None when there was no reply).
+        usage: Raw usage counters of the call (the ledger's form).
+        seconds: The call's wall time.
+
+    Example:
+        >>> from langchain_core.messages import HumanMessage
+        >>> from langgraph_cloudlocal.models import resolve_model
+        >>> from langgraph_cloudlocal.testing import ScriptedChatModel
+        >>> result = call_text(resolve_model(ScriptedChatModel(replies=["Paris"]), "local"), [HumanMessage("Capital?")])
+        >>> result.text, result.tokens
+        ('Paris', 3)
+    """
+
     text: str
     message: AIMessage | None
     usage: RawUsage
@@ -80,6 +97,7 @@ class CallResult:
 
     @property
     def tokens(self) -> int:
+        """Input plus output tokens of the call's role."""
         role = next(iter(k for k in self.usage if k in ("local", "cloud")), None)
         if role is None:
             return 0
@@ -89,6 +107,29 @@ class CallResult:
 
 @dataclass
 class StructuredResult(Generic[SchemaT]):
+    """What a structured call returned: the parsed object, or why there is none.
+
+    Attributes:
+        value: The parsed object, or None when every attempt failed.
+        raw: The last reply's text.
+        error: Why the last attempt failed, or None.
+        usage: Raw usage counters of every attempt together.
+        attempts: How many requests were sent.
+        raw_attempts: Each attempt's reply text, in order.
+        message: The last reply as the client returned it.
+
+    Example:
+        >>> from langchain_core.messages import HumanMessage
+        >>> from langgraph_cloudlocal.models import resolve_model
+        >>> from langgraph_cloudlocal.testing import ScriptedChatModel
+        >>> class Reply(BaseModel):
+        ...     answer: str
+        >>> local = resolve_model(ScriptedChatModel(replies=['{"answer": "Paris"}']), "local")
+        >>> result = call_structured(local, [HumanMessage("Capital?")], Reply)
+        >>> result.ok, result.value.answer, result.attempts
+        (True, 'Paris', 1)
+    """
+
     value: SchemaT | None
     raw: str
     error: str | None
@@ -101,10 +142,12 @@ class StructuredResult(Generic[SchemaT]):
 
     @property
     def ok(self) -> bool:
+        """Whether a value was parsed."""
         return self.value is not None
 
     @property
     def tokens(self) -> int:
+        """Input plus output tokens of every attempt, both roles."""
         total = 0
         for role in ("local", "cloud"):
             counters = self.usage.get(role)  # type: ignore[call-overload]
@@ -173,7 +216,26 @@ def bind_call_options(
     schema_name: str = "reply",
     logprobs: bool = False,
 ) -> Any:
-    """Bind an output limit, a JSON schema and log-probabilities in each client's own terms."""
+    """Bind an output limit, a JSON schema and log-probabilities in each client's own terms.
+
+    Args:
+        model: The chat model.
+        max_tokens: The most output tokens, or None for the client's default.
+        json_schema: A JSON schema the reply must follow (constrained decoding), or None.
+        schema_name: The schema's name (OpenAI's ``response_format`` needs one).
+        logprobs: Ask for per-token log-probabilities.
+
+    Returns:
+        The model with those options bound, or the model itself when there are none.
+
+    Example:
+        >>> from langgraph_cloudlocal.testing import ScriptedChatModel
+        >>> model = ScriptedChatModel(replies=["x"])
+        >>> bind_call_options(model) is model
+        True
+        >>> bind_call_options(model, max_tokens=50).kwargs
+        {'max_tokens': 50}
+    """
     kind = _client_kind(model)
     kwargs: dict[str, Any] = {}
     if kind == "openai":
@@ -201,7 +263,19 @@ def bind_call_options(
 
 
 def usage_of(message: AIMessage, prompt_text: str) -> tuple[int, int, int]:
-    """(input, output, cached) tokens of a reply; approximated as chars/4 when the client reports none."""
+    """(input, output, cached) tokens of a reply; approximated as chars/4 when the client reports none.
+
+    Args:
+        message: The reply.
+        prompt_text: The prompt's text (for the approximation).
+
+    Returns:
+        ``(input_tokens, output_tokens, cached_tokens)``.
+
+    Example:
+        >>> usage_of(AIMessage(content="Paris"), "What is the capital of France?")
+        (8, 2, 0)
+    """
     meta = message.usage_metadata
     if meta:
         details = meta.get("input_token_details") or {}
@@ -250,6 +324,23 @@ _CONTEXT_OVERFLOW = re.compile(
 
 
 def prompt_too_long(resolved: ResolvedModel, prompt_tokens: int, detail: str) -> PromptTooLongError:
+    """The error for a prompt that does not fit the model's context, with what to do about it.
+
+    Args:
+        resolved: The model that was called.
+        prompt_tokens: The prompt's size (approximate tokens).
+        detail: What the server said, or why the call was refused before sending.
+
+    Returns:
+        The error, to raise.
+
+    Example:
+        >>> from langgraph_cloudlocal.models import resolve_model
+        >>> from langgraph_cloudlocal.testing import ScriptedChatModel
+        >>> error = prompt_too_long(resolve_model(ScriptedChatModel(replies=["x"]), "local"), 9000, "n_ctx 4096")
+        >>> error.role, "does not fit the context window" in str(error)
+        ('local', True)
+    """
     where = resolved.base_url or "its default URL"
     return PromptTooLongError(
         f"the prompt (~{prompt_tokens} tokens) does not fit the context window of {resolved.role} model "
@@ -336,7 +427,27 @@ def call_text(
     on_text: Callable[[str], None] | None = None,
 ) -> CallResult:
     """One plain chat call; raises :class:`ModelCallError` when the server cannot be reached.
-    ``on_text(text_so_far)`` makes it a streamed call, told the reply as it grows."""
+    ``on_text(text_so_far)`` makes it a streamed call, told the reply as it grows.
+
+    Args:
+        resolved: The model to call.
+        messages: The messages to send.
+        max_tokens: The most output tokens, or None for the client's default.
+        logprobs: Ask for per-token log-probabilities (in ``message.response_metadata``).
+        config: The runnable config (callbacks, tags), if any.
+        on_text: Told the reply so far as it streams; None for a plain call.
+
+    Returns:
+        The reply's text, message, usage and time.
+
+    Example:
+        >>> from langchain_core.messages import HumanMessage
+        >>> from langgraph_cloudlocal.models import resolve_model
+        >>> from langgraph_cloudlocal.testing import ScriptedChatModel
+        >>> local = resolve_model(ScriptedChatModel(replies=["Paris"]), "local")
+        >>> call_text(local, [HumanMessage("Capital of France?")]).text
+        'Paris'
+    """
     runnable = bind_call_options(resolved.model, max_tokens=max_tokens, logprobs=logprobs)
     return _invoke(resolved, runnable, messages, config=config, on_text=on_text)
 
@@ -441,6 +552,32 @@ def call_structured(
     ``retry_refusal(usage_so_far, retry_prompt)`` is asked before each retry (a retry is a full call:
     the prompt again, plus the schema); a reason stops the retries there (budgets use it).
     ``on_text(text_so_far)`` streams each attempt's reply as it is written (a retry starts from "").
+
+    Args:
+        resolved: The model to call.
+        messages: The messages to send.
+        schema: The pydantic class of the reply.
+        retries: How many more requests after the first when the reply cannot be parsed.
+        max_tokens: The most output tokens per request, or None for the client's default.
+        constrained: Send the schema as the reply's format (constrained decoding where supported).
+        logprobs: Ask for per-token log-probabilities.
+        config: The runnable config (callbacks, tags), if any.
+        retry_refusal: Asked before each retry; a reason stops the retries.
+        on_text: Told each attempt's reply so far as it streams.
+
+    Returns:
+        The parsed value (or None with the error), the raw replies, usage and attempts.
+
+    Example:
+        >>> from langchain_core.messages import HumanMessage
+        >>> from langgraph_cloudlocal.models import resolve_model
+        >>> from langgraph_cloudlocal.testing import ScriptedChatModel
+        >>> class Reply(BaseModel):
+        ...     answer: str
+        >>> local = resolve_model(ScriptedChatModel(replies=["no JSON", '{"answer": "Paris"}']), "local")
+        >>> result = call_structured(local, [HumanMessage("Capital?")], Reply)
+        >>> result.value.answer, result.attempts
+        ('Paris', 2)
     """
     json_schema = schema.model_json_schema() if constrained else None
     runnable = bind_call_options(
@@ -552,7 +689,23 @@ def _repairs(candidate: str) -> list[str]:
 
 
 def parse_json_object(text: str) -> Any:
-    """The first JSON value that can be read out of ``text``, after light repairs; raises ValueError."""
+    """The first JSON value that can be read out of ``text``, after light repairs; raises ValueError.
+
+    Args:
+        text: A model's reply (JSON, perhaps in prose or a code fence, perhaps cut short).
+
+    Returns:
+        The JSON value.
+
+    Raises:
+        ValueError: No JSON object in the text, or none that could be repaired.
+
+    Example:
+        >>> parse_json_object('Sure: {"answer": "Paris", }')
+        {'answer': 'Paris'}
+        >>> parse_json_object('{"items": [1, 2')
+        {'items': [1, 2]}
+    """
     candidates = _candidates(text)
     for candidate in candidates:
         for variant in _repairs(candidate):
@@ -571,7 +724,23 @@ def parse_json_object(text: str) -> Any:
 
 
 def parse_structured(text: str, schema: type[SchemaT]) -> tuple[SchemaT | None, str | None]:
-    """(value, None) on success, (None, error) otherwise."""
+    """(value, None) on success, (None, error) otherwise.
+
+    Args:
+        text: A model's reply.
+        schema: The pydantic class to validate it against.
+
+    Returns:
+        ``(value, None)`` when the reply parses and validates, else ``(None, error)``.
+
+    Example:
+        >>> class Reply(BaseModel):
+        ...     answer: str
+        >>> parse_structured('{"answer": "Paris"}', Reply)
+        (Reply(answer='Paris'), None)
+        >>> parse_structured("", Reply)
+        (None, 'the reply was empty')
+    """
     if not text or not text.strip():
         return None, "the reply was empty"
     try:

@@ -36,6 +36,7 @@ MODULES = [
     "langgraph_cloudlocal.embeddings",
     "langgraph_cloudlocal.artifacts",
     "langgraph_cloudlocal.models",
+    "langgraph_cloudlocal.calls",
 ]
 
 
