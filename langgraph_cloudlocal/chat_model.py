@@ -140,7 +140,20 @@ def _message_line(message: BaseMessage) -> str:
 
 
 def render_conversation(messages: Sequence[BaseMessage]) -> str:
-    """The conversation as plain text, one ``Role: text`` line per message."""
+    """The conversation as plain text, one ``Role: text`` line per message.
+
+    Args:
+        messages: The conversation.
+
+    Returns:
+        The lines, joined by newlines.
+
+    Example:
+        >>> from langchain_core.messages import AIMessage, HumanMessage
+        >>> print(render_conversation([HumanMessage("Hi"), AIMessage("Hello")]))
+        User: Hi
+        Assistant: Hello
+    """
     return "\n".join(_message_line(m) for m in messages)
 
 
@@ -159,7 +172,27 @@ def _plain_messages(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
 
 
 def check_messages(messages: Any) -> list[BaseMessage]:
-    """Validate a conversation before any model call (a clear :class:`InputError` otherwise)."""
+    """Validate a conversation before any model call (a clear :class:`InputError` otherwise).
+
+    Args:
+        messages: The conversation, as given.
+
+    Returns:
+        The messages, as a list.
+
+    Raises:
+        InputError: Not a non-empty list of chat messages, NUL bytes in a message, or no user message
+            with text.
+
+    Example:
+        >>> from langchain_core.messages import HumanMessage
+        >>> check_messages([HumanMessage("Who signed?")])[0].content
+        'Who signed?'
+        >>> check_messages([])
+        Traceback (most recent call last):
+        ...
+        langgraph_cloudlocal.protocols.common.InputError: messages must be a non-empty list of chat messages
+    """
     if not isinstance(messages, Sequence) or isinstance(messages, str) or not messages:
         raise InputError("messages must be a non-empty list of chat messages")
     for index, message in enumerate(messages):
@@ -322,6 +355,18 @@ class CloudLocalChatModel(BaseChatModel):
 
     ``CloudLocalChatModel(local="embedded:smollm2", cloud="openai:gpt-4o", policy="cascade",
     threshold=0.5)``; any ``BaseChatModel`` or model spec string works for either role.
+
+    Example:
+        >>> from langgraph_cloudlocal.testing import ScriptedChatModel
+        >>> model = CloudLocalChatModel(
+        ...     local=ScriptedChatModel(replies=["Paris"]),
+        ...     cloud=ScriptedChatModel(replies=["Paris, France"]),
+        ...     verifier="callable",
+        ...     verifier_fn=lambda conversation, steps, reply: 0.9,  # doubtful: the cloud answers
+        ... )
+        >>> reply = model.invoke("Capital of France?")
+        >>> reply.content, reply.response_metadata["answered_by"]
+        ('Paris, France', 'cloud')
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -351,6 +396,14 @@ class CloudLocalChatModel(BaseChatModel):
     _graph: Any = PrivateAttr(default=None)
 
     def model_post_init(self, context: Any, /) -> None:
+        """Check the settings and resolve the models (pydantic calls this after validation).
+
+        Args:
+            context: Pydantic's validation context.
+
+        Raises:
+            InputError: An unknown policy or verifier, a value out of range, or a bad budget.
+        """
         super().model_post_init(context)
         if self.policy not in POLICIES:
             raise InputError(f"policy must be one of {', '.join(POLICIES)}; got {self.policy!r}")
@@ -387,6 +440,7 @@ class CloudLocalChatModel(BaseChatModel):
 
     @property
     def model_name(self) -> str:
+        """``cloudlocal:<policy>``, with ``@<threshold>`` for the cascade and AdaSwitch."""
         suffix = f"@{self.threshold:g}" if self.policy in ("cascade", "adaswitch") else ""
         return f"cloudlocal:{self.policy}{suffix}"
 
@@ -397,7 +451,19 @@ class CloudLocalChatModel(BaseChatModel):
         tool_choice: Any = None,
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, AIMessage]:
-        """Offer ``tools`` (cascade policy only); see the module docstring for how they are called."""
+        """Offer ``tools`` (cascade policy only); see the module docstring for how they are called.
+
+        Args:
+            tools: The tools (LangChain tools, functions, pydantic classes or OpenAI tool dicts).
+            tool_choice: ``None``/``"auto"``, ``"any"``/``"required"``, or a tool's name.
+            **kwargs: Other options to bind.
+
+        Returns:
+            This model with the tools bound.
+
+        Raises:
+            InputError: The policy is not the cascade, two tools share a name, or a bad ``tool_choice``.
+        """
         if self.policy != "cascade":
             raise InputError(f"tools need the 'cascade' policy; this model's policy is {self.policy!r}")
         specs = [{"type": "function", "function": s} for s in _tool_specs(tools)]
@@ -468,7 +534,17 @@ class CloudLocalChatModel(BaseChatModel):
 
     def check_call_options(self, **kwargs: Any) -> _Call:
         """Check per-call options (``budget``, ``max_cloud_*``, ``threshold``, ``context``, bound tools)
-        before any model call; raises :class:`InputError` with what is wrong."""
+        before any model call; raises :class:`InputError` with what is wrong.
+
+        Args:
+            **kwargs: The call's options.
+
+        Returns:
+            The options, checked (threshold, budget, context and tools).
+
+        Raises:
+            InputError: An unknown option or a bad value.
+        """
         unknown = sorted(
             k for k in kwargs if k not in (*_CALL_OPTIONS, "tools", "tool_choice", *_IGNORED_OPTIONS)
         )
@@ -1113,6 +1189,9 @@ def listening_to_decisions(listener: DecisionListener) -> Iterator[None]:
 
     Args:
         listener: called with each decision (a ``SwitchDecision`` dict), from the thread that made it.
+
+    Yields:
+        Nothing; the listener is told until the block ends.
 
     Example:
         >>> with listening_to_decisions(print):  # doctest: +SKIP

@@ -37,6 +37,7 @@ MODULES = [
     "langgraph_cloudlocal.artifacts",
     "langgraph_cloudlocal.models",
     "langgraph_cloudlocal.calls",
+    "langgraph_cloudlocal.chat_model",
 ]
 
 
