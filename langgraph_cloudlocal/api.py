@@ -107,7 +107,21 @@ class RequestError(CloudLocalError):
 
 
 def parse_model_id(model_id: Any) -> tuple[str, float | None]:
-    """``"adaswitch@0.3"`` -> ``("adaswitch", 0.3)``; ``"minions"`` -> ``("minions", None)``."""
+    """``"adaswitch@0.3"`` -> ``("adaswitch", 0.3)``; ``"minions"`` -> ``("minions", None)``.
+
+    Args:
+        model_id: The request's ``model``.
+
+    Returns:
+        ``(policy, threshold)``; the threshold is None when the id has no ``@THRESHOLD``.
+
+    Raises:
+        RequestError: 400 for an empty id or a bad threshold, 404 for an unknown policy.
+
+    Example:
+        >>> parse_model_id("AdaSwitch@0.3"), parse_model_id("minions")
+        (('adaswitch', 0.3), ('minions', None))
+    """
     if not isinstance(model_id, str) or not model_id.strip():
         raise RequestError(400, "model must be a non-empty string, e.g. 'cascade'", param="model")
     name, at, threshold_text = model_id.strip().lower().partition("@")
@@ -150,7 +164,22 @@ def _content_text(content: Any, where: str) -> str:
 
 
 def request_messages(raw: Any) -> list[BaseMessage]:
-    """OpenAI chat messages -> LangChain messages; a clear 400 for anything else."""
+    """OpenAI chat messages -> LangChain messages; a clear 400 for anything else.
+
+    Args:
+        raw: The request's ``messages``.
+
+    Returns:
+        The LangChain messages (checked by :func:`~langgraph_cloudlocal.chat_model.check_messages`).
+
+    Raises:
+        RequestError: 400 for messages that cannot be read.
+
+    Example:
+        >>> messages = request_messages([{"role": "system", "content": "Memo"}, {"role": "user", "content": "Who?"}])
+        >>> [m.type for m in messages]
+        ['system', 'human']
+    """
     if not isinstance(raw, list) or not raw:
         raise RequestError(400, "messages must be a non-empty list", param="messages")
     messages: list[BaseMessage] = []
@@ -199,7 +228,27 @@ def request_messages(raw: Any) -> list[BaseMessage]:
 
 
 def read_documents(raw: Any, documents_dir: Path | None) -> list[str]:
-    """The request's ``documents``: texts, or ``{"path": ...}`` of files under ``documents_dir``."""
+    """The request's ``documents``: texts, or ``{"path": ...}`` of files under ``documents_dir``.
+
+    Args:
+        raw: The request's ``documents`` (None: none).
+        documents_dir: The only folder files are read from; None refuses paths.
+
+    Returns:
+        The documents' texts.
+
+    Raises:
+        RequestError: 400 for a bad item, a path without ``documents_dir``, a path outside it, or a file
+            that is missing or cannot be read.
+
+    Example:
+        >>> read_documents(["Ann signed."], None)
+        ['Ann signed.']
+        >>> read_documents([{"path": "memo.txt"}], None)
+        Traceback (most recent call last):
+        ...
+        langgraph_cloudlocal.api.RequestError: this server reads no document files (start it with --documents-dir)
+    """
     if raw is None:
         return []
     if not isinstance(raw, list):
@@ -246,7 +295,23 @@ def read_documents(raw: Any, documents_dir: Path | None) -> list[str]:
 
 
 class ChatCompletions:
-    """Answers chat-completion requests with one :class:`CloudLocalChatModel` per model id."""
+    """Answers chat-completion requests with one :class:`CloudLocalChatModel` per model id.
+
+    Args:
+        local: The local model (a chat model or a spec).
+        cloud: The cloud model.
+        models: The model ids served.
+        documents_dir: The folder request ``documents`` may name files in; None refuses paths.
+        protocol_settings: Per policy, default run settings of its graph.
+        **chat_model_options: More :class:`CloudLocalChatModel` fields (``budget``, ``prices``...).
+
+    Example:
+        >>> from langgraph_cloudlocal.testing import ScriptedChatModel
+        >>> service = ChatCompletions(ScriptedChatModel(replies=["Paris"]), ScriptedChatModel(replies=["x"]))
+        >>> body = service.complete({"model": "local-only", "messages": [{"role": "user", "content": "Capital?"}]})
+        >>> body["choices"][0]["message"]["content"], body["cloudlocal"]["answered_by"]
+        ('Paris', 'local-only')
+    """
 
     def __init__(
         self,
@@ -269,6 +334,7 @@ class ChatCompletions:
         self._chat_models: dict[str, CloudLocalChatModel] = {}
 
     def list_models(self) -> dict[str, Any]:
+        """The ``GET /v1/models`` body: the served model ids."""
         return {
             "object": "list",
             "data": [
@@ -278,6 +344,14 @@ class ChatCompletions:
         }
 
     def chat_model(self, model_id: str) -> CloudLocalChatModel:
+        """The chat model of a model id, made on first use and kept.
+
+        Args:
+            model_id: A model id such as ``"cascade@0.3"``.
+
+        Returns:
+            Its :class:`CloudLocalChatModel`.
+        """
         policy, threshold = parse_model_id(model_id)
         key = f"{policy}@{threshold}" if threshold is not None else policy
         if key not in self._chat_models:
@@ -294,7 +368,17 @@ class ChatCompletions:
         return self._chat_models[key]
 
     def prepare(self, body: Any) -> tuple[CloudLocalChatModel, list[BaseMessage], dict[str, Any], bool]:
-        """Check a request body; (chat model, messages, call options, stream). Raises RequestError."""
+        """Check a request body; (chat model, messages, call options, stream). Raises RequestError.
+
+        Args:
+            body: The decoded JSON body.
+
+        Returns:
+            ``(chat_model, messages, call_options, stream)``.
+
+        Raises:
+            RequestError: 400 for a body that cannot be used, 404 for a model not served.
+        """
         if not isinstance(body, Mapping):
             raise RequestError(400, "the request body must be a JSON object")
         unknown = sorted(set(body) - _KNOWN_FIELDS - _IGNORED_FIELDS)
@@ -360,12 +444,27 @@ class ChatCompletions:
         return chat, messages, options, stream
 
     def complete(self, body: Any) -> dict[str, Any]:
+        """Answer a request without streaming.
+
+        Args:
+            body: The decoded JSON body.
+
+        Returns:
+            The ``chat.completion`` body.
+        """
         chat, messages, options, _ = self.prepare(body)
         message = _invoke(chat, messages, options)
         return completion_body(str(body["model"]), message)
 
     def stream(self, body: Any) -> Iterator[str]:
-        """Server-sent events (already checked by :meth:`prepare`)."""
+        """Server-sent events (already checked by :meth:`prepare`).
+
+        Args:
+            body: The decoded JSON body.
+
+        Yields:
+            Each ``data: ...`` event, ``[DONE]`` last.
+        """
         chat, messages, options, _ = self.prepare(body)
         live_decisions = bool((body.get("stream_options") or {}).get("include_decisions"))
         model_id = str(body["model"])
@@ -488,6 +587,19 @@ def _report(message: AIMessage) -> dict[str, Any]:
 
 
 def completion_body(model_id: str, message: AIMessage) -> dict[str, Any]:
+    """The ``chat.completion`` body of a reply, with the ``cloudlocal`` report.
+
+    Args:
+        model_id: The request's ``model``.
+        message: The chat model's reply.
+
+    Returns:
+        The body, as OpenAI shapes it.
+
+    Example:
+        >>> completion_body("cascade", AIMessage("Paris"))["choices"][0]["message"]
+        {'role': 'assistant', 'content': 'Paris'}
+    """
     reply: dict[str, Any] = {"role": "assistant", "content": str(message.content)}
     if message.tool_calls:
         reply["tool_calls"] = _openai_tool_calls(message)
@@ -535,7 +647,29 @@ def create_app(
     protocol_settings: Mapping[str, Mapping[str, Any]] | None = None,
     **chat_model_options: Any,
 ) -> Any:
-    """The Starlette app of the endpoint. ``api_key``: clients must send ``Authorization: Bearer KEY``."""
+    """The Starlette app of the endpoint. ``api_key``: clients must send ``Authorization: Bearer KEY``.
+
+    Args:
+        local: The local model (a chat model or a spec).
+        cloud: The cloud model.
+        api_key: The key clients must send, or None for none.
+        models: The model ids served.
+        documents_dir: The folder request ``documents`` may name files in; None refuses paths.
+        protocol_settings: Per policy, default run settings of its graph.
+        **chat_model_options: More :class:`CloudLocalChatModel` fields.
+
+    Returns:
+        The Starlette app (serve it with uvicorn, or :func:`serve`).
+
+    Raises:
+        ImportError: Starlette is not installed (the ``api`` extra).
+
+    Example:
+        >>> from langgraph_cloudlocal.testing import ScriptedChatModel
+        >>> app = create_app(ScriptedChatModel(replies=["x"]), ScriptedChatModel(replies=["y"]), api_key="k")
+        >>> "minions" in app.state.service.models
+        True
+    """
     try:
         from starlette.applications import Starlette
         from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
@@ -608,7 +742,22 @@ def create_app(
 
 
 def check_bind(host: str, api_key: str | None) -> None:
-    """Refuse to serve beyond this machine without an API key."""
+    """Refuse to serve beyond this machine without an API key.
+
+    Args:
+        host: The address to listen on.
+        api_key: The API key, or None.
+
+    Raises:
+        InputError: A non-loopback host without an API key.
+
+    Example:
+        >>> check_bind("127.0.0.1", None)
+        >>> check_bind("0.0.0.0", None)
+        Traceback (most recent call last):
+        ...
+        langgraph_cloudlocal.protocols.common.InputError: serving on 0.0.0.0 (beyond this machine) needs an API key ...
+    """
     try:
         loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -620,6 +769,16 @@ def check_bind(host: str, api_key: str | None) -> None:
 
 
 def serve(app: Any, host: str = "127.0.0.1", port: int = 8000) -> None:  # pragma: no cover - blocking
+    """Serve ``app`` with uvicorn until stopped (blocks).
+
+    Args:
+        app: The app of :func:`create_app`.
+        host: The address to listen on (check it with :func:`check_bind`).
+        port: The port.
+
+    Example:
+        >>> serve(create_app("ollama:llama3.2:3b", "openai:gpt-4o"))  # doctest: +SKIP
+    """
     import uvicorn
 
     uvicorn.run(app, host=host, port=port, log_level="warning")

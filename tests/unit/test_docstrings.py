@@ -39,6 +39,7 @@ MODULES = [
     "langgraph_cloudlocal.calls",
     "langgraph_cloudlocal.chat_model",
     "langgraph_cloudlocal.embedded",
+    "langgraph_cloudlocal.api",
 ]
 
 
