@@ -92,7 +92,34 @@ T = TypeVar("T")
 
 @dataclass
 class MinionsSettings(RunSettings):
-    """Run settings of MinionS (the graph's ``context_schema``)."""
+    """Run settings of MinionS (the graph's ``context_schema``).
+
+    Attributes:
+        max_rounds: Plan-jobs-synthesize rounds at most.
+        max_tasks_per_round: Tasks the cloud may plan per round.
+        max_jobs_per_round: A cap on one round's local calls, or None for no cap.
+        samples_per_job: Samples per (task, chunk) job, drawn at ``sample_temperature`` when above 1.
+        sample_temperature: The local model's temperature for several samples.
+        retrieval: ``"auto"``, ``"on"`` or ``"off"``: top-k retrieval from the chunk store.
+        retrieval_min_chars: Below this many document characters, ``"auto"`` does not retrieve.
+        top_k: Chunks retrieved per task.
+        match_entity: A task naming an entity runs on the chunks that contain the name.
+        max_named_chunks: Above this many chunks naming it, retrieval ranks instead.
+        quotes_to_cloud: The supervisor also reads the workers' quoted sentences.
+        chunking: How documents given as text are cut (``"auto"``, ``"chars"``, ``"markdown"``...).
+        chunk_size: The strategy's chunk size, or None for its default.
+        chunk_overlap: The strategy's overlap, or None for its default.
+        job_retries: Retries of a job whose server cannot be reached or times out.
+        job_timeout_s: Wall-clock cap on one job attempt, or None.
+        job_wave_size: Jobs per wave (each wave ends in a checkpoint), or None for the run's concurrency.
+        local_max_tokens: The most output tokens of a job.
+        cloud_max_tokens: The most output tokens of a plan or a synthesis.
+        synthesize_without_findings: Ask the cloud to synthesize even when a round found nothing.
+
+    Example:
+        >>> MinionsSettings(max_rounds=2, top_k=3).max_rounds
+        2
+    """
 
     max_rounds: int = 3
     max_tasks_per_round: int = 4
@@ -137,6 +164,11 @@ class MinionsSettings(RunSettings):
     synthesize_without_findings: bool = False
 
     def validate(self) -> None:
+        """Check every value (an older boolean ``retrieval`` becomes ``"on"`` / ``"off"``).
+
+        Raises:
+            InputError: A value out of range, an unknown ``retrieval``, or a bad chunking.
+        """
         super().validate()
         retrieval: Any = self.retrieval  # a bool from an older config: True / False mean on / off
         if isinstance(retrieval, bool):
@@ -164,7 +196,12 @@ class MinionsSettings(RunSettings):
 
 
 class MinionsInput(TypedDict, total=False):
-    """``question`` plus ``documents`` (texts) and/or ``document_ids`` (ids already in the store)."""
+    """``question`` plus ``documents`` (texts) and/or ``document_ids`` (ids already in the store).
+
+    Example:
+        >>> MinionsInput(question="Who had more staff?", documents=["North: 12 staff. South: 9 staff."])["question"]
+        'Who had more staff?'
+    """
 
     question: str
     documents: list[str]
@@ -172,12 +209,26 @@ class MinionsInput(TypedDict, total=False):
 
 
 class MinionsOutput(ProtocolOutput, total=False):
+    """``answer``, ``usage``, ``decisions``, the job table, the round summaries and the thread's history.
+
+    Example:
+        >>> MinionsOutput(answer="North", jobs=[], rounds=[], history=[])["answer"]
+        'North'
+    """
+
     jobs: list[dict[str, Any]]  # the job table, every round
     rounds: list[dict[str, Any]]  # one summary per round
     history: list[dict[str, Any]]  # the conversation on this thread: {question, answer} per turn
 
 
 class MinionsState(TypedDict, total=False):
+    """MinionS's state: the input, what is prepared once, the round in progress, and what accumulates.
+
+    Example:
+        >>> MinionsState(question="Who had more staff?", documents=[], round=0, done=False)["round"]
+        0
+    """
+
     question: str
     settings: dict[str, Any]  # the run's validated settings (prepare)
     documents: list[str]
@@ -215,7 +266,13 @@ class MinionsState(TypedDict, total=False):
 
 
 class JobInput(TypedDict):
-    """What one ``Send`` carries to the ``job`` node."""
+    """What one ``Send`` carries to the ``job`` node.
+
+    Example:
+        >>> payload = JobInput(job={"task": "staff"}, round_key="r1", jobs_total=1, settings={})
+        >>> payload["jobs_total"]
+        1
+    """
 
     job: dict[str, Any]
     round_key: str
@@ -243,7 +300,23 @@ def _chunk_dict(chunk: Any) -> dict[str, Any]:
 
 
 def chunk_texts(texts: Sequence[str], settings: MinionsSettings) -> list[dict[str, Any]]:
-    """Chunk documents given as text (no store), as plain dicts {id, document_id, text, position}."""
+    """Chunk documents given as text (no store), as plain dicts {id, document_id, text, position}.
+
+    Args:
+        texts: The documents' texts.
+        settings: The run's settings (chunking, chunk size and overlap).
+
+    Returns:
+        The chunks, document by document, in order.
+
+    Raises:
+        InputError: A document that cannot be chunked with these settings.
+
+    Example:
+        >>> chunks = chunk_texts(["North: 12 staff."], MinionsSettings())
+        >>> [(c["text"], c["position"]) for c in chunks]
+        [('North: 12 staff.', 0)]
+    """
     from langgraph_cloudlocal.documents import Document, chunk_document
 
     chunks: list[dict[str, Any]] = []
@@ -448,7 +521,18 @@ class MinionsNodes(ProtocolNodes[MinionsSettings]):
     # ---------------------------------------------------------------------------------------------- prepare
     def prepare(self, state: MinionsState, runtime: Runtime[Any]) -> dict[str, Any]:
         """The start: settings and input checked once, the documents chunked (into the store when
-        retrieval is used), the per-run keys reset (a thread keeps ``history``)."""
+        retrieval is used), the per-run keys reset (a thread keeps ``history``).
+
+        Args:
+            state: The graph state (the input).
+            runtime: The run's runtime (its context holds per-run settings).
+
+        Returns:
+            The state update.
+
+        Raises:
+            InputError: Bad input or settings, ``document_ids`` without a store, or unknown ids.
+        """
         store = self.chunk_store
         run, started = self.begin(state, runtime, documents_required=False)
         documents = started["documents"]
@@ -540,7 +624,16 @@ class MinionsNodes(ProtocolNodes[MinionsSettings]):
         self, state: MinionsState, run: MinionsSettings, task: prompts.PlannedTask
     ) -> tuple[list[dict[str, Any]], str]:
         """The chunks one task runs on, and how they were chosen: ``named`` (every chunk that contains
-        the task's entity), ``retrieved`` (the store's top_k for its query) or ``all``."""
+        the task's entity), ``retrieved`` (the store's top_k for its query) or ``all``.
+
+        Args:
+            state: The graph state.
+            run: The run's settings.
+            task: The planned task.
+
+        Returns:
+            ``(chunks, how)``.
+        """
         entity = task.entity.strip()
         if entity and run.match_entity:
             if state.get("retrieval"):
@@ -564,7 +657,17 @@ class MinionsNodes(ProtocolNodes[MinionsSettings]):
     def make_jobs(
         self, state: MinionsState, run: MinionsSettings, tasks: list[prompts.PlannedTask], round_number: int
     ) -> tuple[list[dict[str, Any]], list[str], list[str]]:
-        """(jobs, how each task chose its chunks, ids of chunks a cap left unread)."""
+        """(jobs, how each task chose its chunks, ids of chunks a cap left unread).
+
+        Args:
+            state: The graph state.
+            run: The run's settings.
+            tasks: The round's planned tasks.
+            round_number: The round.
+
+        Returns:
+            ``(jobs, sources, unread_chunk_ids)``.
+        """
         per_task: list[list[dict[str, Any]]] = []
         sources: list[str] = []
         for index, task in enumerate(tasks):
@@ -602,6 +705,15 @@ class MinionsNodes(ProtocolNodes[MinionsSettings]):
         return kept, sources, list(dict.fromkeys(unread))
 
     def plan(self, state: MinionsState, config: RunnableConfig) -> dict[str, Any]:
+        """The cloud plans the round's tasks; the jobs (task x chunk) are made for them.
+
+        Args:
+            state: The graph state.
+            config: The run's config (its ``max_concurrency`` sizes the waves).
+
+        Returns:
+            The state update: the tasks and pending jobs (``skip_jobs`` when no job is to run).
+        """
         run = self.settings(state)
         question = state["question"].strip()
         _, cloud_model = self.roles.for_run(run)
@@ -714,6 +826,14 @@ class MinionsNodes(ProtocolNodes[MinionsSettings]):
         }
 
     def fan_out(self, state: MinionsState) -> list[Send] | str:
+        """Route after ``plan``: the first wave of jobs, or ``filter`` / ``synthesize`` when none run.
+
+        Args:
+            state: The graph state.
+
+        Returns:
+            One ``Send`` per job of the wave, or the next node's name.
+        """
         if state.get("skip_jobs"):
             return "synthesize"
         jobs = state.get("pending_jobs") or []
@@ -722,6 +842,14 @@ class MinionsNodes(ProtocolNodes[MinionsSettings]):
         return self.next_wave(state)
 
     def next_wave(self, state: MinionsState) -> list[Send] | str:
+        """Route after a wave: the next wave of jobs, or ``filter`` when all have run.
+
+        Args:
+            state: The graph state.
+
+        Returns:
+            One ``Send`` per job of the wave, or ``"filter"``.
+        """
         jobs = state.get("pending_jobs") or []
         start = int(state.get("wave_start") or 0)
         size = int(state.get("wave_size") or len(jobs) or 1)
@@ -737,11 +865,27 @@ class MinionsNodes(ProtocolNodes[MinionsSettings]):
 
     @staticmethod
     def wave_done(state: MinionsState) -> dict[str, Any]:
+        """A barrier: the wave's results are checkpointed before the next wave starts.
+
+        Args:
+            state: The graph state.
+
+        Returns:
+            The start of the next wave.
+        """
         # A barrier: the wave's results are checkpointed before the next wave starts.
         return {"wave_start": int(state.get("wave_start") or 0) + int(state.get("wave_size") or 1)}
 
     # ---------------------------------------------------------------------------------------------- job
     def job(self, state: JobInput) -> dict[str, Any]:
+        """One local call: a task on one chunk; a failure is recorded in the row, not raised.
+
+        Args:
+            state: The job's payload.
+
+        Returns:
+            The job's row (``jobs``) and its usage (``ledger``).
+        """
         run = self.settings(state)
         local_model, _ = self.roles.for_run(run)
         if run.samples_per_job > 1:
@@ -828,6 +972,14 @@ class MinionsNodes(ProtocolNodes[MinionsSettings]):
 
     # ---------------------------------------------------------------------------------------------- filter
     def filter_jobs(self, state: MinionsState) -> dict[str, Any]:
+        """Keep the round's useful findings (the ``filter`` node) for the cloud to read.
+
+        Args:
+            state: The graph state.
+
+        Returns:
+            The state update: the findings and the round's decisions.
+        """
         round_number = int(state.get("round") or 0)
         _forget_round(state.get("round_key") or "")
         rows = [r for r in state.get("jobs") or [] if r.get("round") == round_number]
@@ -875,6 +1027,14 @@ class MinionsNodes(ProtocolNodes[MinionsSettings]):
 
     # ---------------------------------------------------------------------------------------------- synthesize
     def synthesize(self, state: MinionsState) -> dict[str, Any]:
+        """The cloud reads the findings: a final answer, or feedback for another round.
+
+        Args:
+            state: The graph state.
+
+        Returns:
+            The state update: the answer and usage report when done, else the next round's feedback.
+        """
         run = self.settings(state)
         question = state["question"].strip()
         local_model, cloud_model = self.roles.for_run(run)
@@ -1039,6 +1199,14 @@ class MinionsNodes(ProtocolNodes[MinionsSettings]):
 
     @staticmethod
     def after_synthesize(state: MinionsState) -> str:
+        """Route after ``synthesize``: the end when done, else another round.
+
+        Args:
+            state: The graph state.
+
+        Returns:
+            ``END`` or ``"plan"``.
+        """
         return END if state.get("done") else "plan"
 
 
@@ -1066,6 +1234,12 @@ def build_minions(
 
     Raises:
         InputError: An unknown setting, or two different chunk stores.
+
+    Example:
+        >>> from langgraph_cloudlocal.testing import ScriptedChatModel
+        >>> local, cloud = ScriptedChatModel(replies=["{}"]), ScriptedChatModel(replies=["{}"])
+        >>> sorted(build_minions(local, cloud).nodes)
+        ['filter', 'job', 'plan', 'prepare', 'synthesize', 'wave_done']
     """
     if chunk_store is not None and store is not None and chunk_store is not store:
         raise InputError("give the ChunkStore once: chunk_store= (store= is its older name)")

@@ -40,6 +40,7 @@ MODULES = [
     "langgraph_cloudlocal.chat_model",
     "langgraph_cloudlocal.embedded",
     "langgraph_cloudlocal.api",
+    "langgraph_cloudlocal.protocols.minions",
 ]
 
 
