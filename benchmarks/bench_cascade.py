@@ -117,6 +117,11 @@ def main() -> None:
         default=None,
         help="one local slot of this many tokens (the long-document set needs ~12K; default: the role's)",
     )
+    parser.add_argument(
+        "--rows",
+        default="local-only,cloud-only,cascade",
+        help="which rows to run (e.g. 'cascade' to rerun only the cascade rows)",
+    )
     args = parser.parse_args()
     items = [json.loads(line) for line in args.dataset.read_text().splitlines() if line.strip()][: args.limit]
     thresholds = [float(t) for t in args.thresholds.split(",")]
@@ -134,14 +139,18 @@ def main() -> None:
         args.local_model, args.cloud_model, local_kwargs=local_kwargs, cloud_kwargs={"register": False}
     ) as (local_server, cloud_server):
         local, cloud = local_server.spec, cloud_server.spec
-        for row in (
-            lambda: single_model_row("local-only", "local", local, items, args.max_tokens),
-            lambda: single_model_row("cloud-only", "cloud", cloud, items, args.max_tokens),
-            *[
+        wanted = set(args.rows.split(","))
+        runs = []
+        if "local-only" in wanted:
+            runs.append(lambda: single_model_row("local-only", "local", local, items, args.max_tokens))
+        if "cloud-only" in wanted:
+            runs.append(lambda: single_model_row("cloud-only", "cloud", cloud, items, args.max_tokens))
+        if "cascade" in wanted:
+            runs += [
                 (lambda t=t: cascade_row(t, local, cloud, items, args.max_tokens, args.verifier))
                 for t in thresholds
-            ],
-        ):
+            ]
+        for row in runs:
             rows.append(row())
             print(json.dumps(rows[-1]), flush=True)
     print("\n| policy | accuracy | cloud $ | escalated | seconds |\n|---|---|---|---|---|")
