@@ -469,12 +469,13 @@ def _invoke(
             resolved, prompt_tokens, f"refused before sending: above {PROMPT_TOKEN_CEILING} tokens"
         )
     started = time.perf_counter()
+    resent = False  # a streamed request that failed empty was sent again, unstreamed
     try:
         with busy(resolved.role):
             if on_text is None:
                 message = runnable.invoke(list(messages), config)
             else:
-                message = _streamed(resolved, runnable, messages, config, on_text)
+                message, resent = _streamed(resolved, runnable, messages, config, on_text)
     except Exception as exc:
         explained = _explain(exc, resolved, prompt_tokens)
         if explained is not None:
@@ -494,6 +495,13 @@ def _invoke(
         seconds=seconds,
         cloud_request=prompt if resolved.role == "cloud" else None,
     )
+    if resent:  # the failed first request reached the server too: counted, its text measured
+        usage = merge_usage(
+            usage,
+            usage_delta(
+                resolved.role, failed=True, cloud_request=prompt if resolved.role == "cloud" else None
+            ),
+        )
     return CallResult(_text_of(message), message, usage, seconds)
 
 
@@ -503,7 +511,7 @@ def _streamed(
     messages: Sequence[BaseMessage],
     config: dict[str, Any] | None,
     on_text: Callable[[str], None],
-) -> AIMessage:
+) -> tuple[AIMessage, bool]:
     """The reply of a streamed request, telling ``on_text`` its text as it grows; usage comes in the last
     chunk (OpenAI-compatible servers send it only when asked: ``stream_usage``)."""
     extra = {"stream_usage": True} if _client_kind(resolved.model) == "openai" else {}
@@ -521,15 +529,16 @@ def _streamed(
         message = runnable.invoke(list(messages), config)
         if _text_of(message):
             on_text(_text_of(message))
-        return message
+        return message, True
     if whole is None:
-        return AIMessage(content="")
-    return AIMessage(
+        return AIMessage(content=""), False
+    reply = AIMessage(
         content=whole.content,
         usage_metadata=whole.usage_metadata,
         response_metadata=whole.response_metadata,
         id=whole.id,
     )
+    return reply, False
 
 
 def call_structured(

@@ -126,6 +126,35 @@ class FakeOpenAIServer:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _stream(self, text: str, usage: dict[str, int], *, include_usage: bool) -> None:
+                """Server-sent events as OpenAI-compatible servers send them: the reply in pieces."""
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")  # no length: the stream ends with the connection
+                self.end_headers()
+                self.close_connection = True
+                base = {
+                    "id": f"chatcmpl-{len(fake.requests)}",
+                    "object": "chat.completion.chunk",
+                    "created": int(time.time()),
+                    "model": fake.model,
+                }
+                pieces = [text[i : i + 8] for i in range(0, len(text), 8)] or [""]
+                chunks = [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]
+                chunks += [
+                    {"index": 0, "delta": {"content": piece}, "finish_reason": None} for piece in pieces
+                ]
+                chunks += [{"index": 0, "delta": {}, "finish_reason": "stop"}]
+                for choice in chunks:
+                    self.wfile.write(f"data: {json.dumps(base | {'choices': [choice]})}\n\n".encode())
+                    self.wfile.flush()
+                if include_usage:
+                    self.wfile.write(
+                        f"data: {json.dumps(base | {'choices': [], 'usage': usage})}\n\n".encode()
+                    )
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+
             def do_GET(self) -> None:  # noqa: N802
                 self._send(200, {"object": "list", "data": [{"id": fake.model, "object": "model"}]})
 
@@ -146,6 +175,23 @@ class FakeOpenAIServer:
                     return
                 prompt_tokens = max(1, len(all_text(body)) // 4)
                 completion_tokens = max(1, len(text) // 4)
+                usage = {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                }
+                if body.get("stream"):
+                    try:
+                        self._stream(
+                            text,
+                            usage,
+                            include_usage=bool((body.get("stream_options") or {}).get("include_usage")),
+                        )
+                    except OSError:
+                        return  # killed while answering
+                    with fake._lock:
+                        fake.answered += 1
+                    return
                 try:
                     self._send(
                         200,

@@ -1,3 +1,5 @@
+from typing import Any
+
 import httpx
 import openai
 import pytest
@@ -105,3 +107,22 @@ def test_connection_failure_names_model_url_and_fix() -> None:
     with pytest.raises(ModelCallError) as info:
         call_text(resolved, [HumanMessage("hi")])
     assert "smollm2" in str(info.value) and "cloudlocal serve" in str(info.value)
+
+
+def test_a_stream_that_fails_empty_is_resent_and_both_requests_are_counted() -> None:
+    """The OpenAI client's structured stream fails on an empty response with a bare assertion; the call
+    is sent again unstreamed, and the privacy report measures both requests (both reached the server)."""
+    from langgraph_cloudlocal.models import resolve_model
+    from langgraph_cloudlocal.testing import ScriptedChatModel
+
+    class EmptyStream(ScriptedChatModel):
+        def _stream(self, *args: Any, **kwargs: Any) -> Any:
+            raise AssertionError
+            yield  # a generator
+
+    cloud = resolve_model(EmptyStream(replies=["7,300 euros"], model_name="gpt-4o"), "cloud")
+    seen: list[str] = []
+    result = call_text(cloud, [HumanMessage("Budget?")], on_text=seen.append)
+    assert result.text == "7,300 euros" and seen == ["7,300 euros"]
+    assert result.usage["cloud"]["calls"] == 2 and result.usage["cloud"]["failed_calls"] == 1
+    assert len(result.usage["cloud_requests"]) == 2
