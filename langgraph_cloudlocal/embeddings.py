@@ -245,6 +245,7 @@ def build_int8_model(source: str | os.PathLike[str], target: str | os.PathLike[s
         >>> build_int8_model(folder / "model.onnx", folder / INT8_MODEL_FILENAME)  # doctest: +SKIP
     """
     try:
+        import onnxruntime
         from onnxruntime.quantization import QuantType, quantize_dynamic
         from onnxruntime.transformers.optimizer import optimize_model
     except ImportError as exc:  # onnxruntime's tools import the onnx package
@@ -252,10 +253,19 @@ def build_int8_model(source: str | os.PathLike[str], target: str | os.PathLike[s
             f"building the int8 embedding model needs the onnx package ({exc}): pip install onnx"
         ) from exc
     target = Path(target)
+    basic = target.with_name(target.name + ".basic.partial")
     fused = target.with_name(target.name + ".fused.partial")
     partial = target.with_name(target.name + ".partial")
     try:
-        optimized = optimize_model(str(source), model_type="bert", num_heads=12, hidden_size=384, opt_level=1)
+        # onnxruntime's basic optimisations, as optimize_model(opt_level=1) runs them, but through the
+        # session API: the optimizer's own wrapper imports torch (to choose GPU providers) even on CPU.
+        options = onnxruntime.SessionOptions()
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        options.optimized_model_filepath = str(basic)
+        onnxruntime.InferenceSession(
+            str(source), options, providers=["CPUExecutionProvider"], disabled_optimizers=["ConstantSharing"]
+        )
+        optimized = optimize_model(str(basic), model_type="bert", num_heads=12, hidden_size=384, opt_level=0)
         optimized.save_model_to_file(str(fused))
         # Only MatMul: quantising the embedding tables (Gather) per tensor costs accuracy for no speed.
         # Its advice to pre-process (shape inference, for static quantisation) does not apply: hidden.
@@ -269,6 +279,7 @@ def build_int8_model(source: str | os.PathLike[str], target: str | os.PathLike[s
             logging.getLogger().removeFilter(hint)
         partial.replace(target)
     finally:
+        basic.unlink(missing_ok=True)
         fused.unlink(missing_ok=True)
         partial.unlink(missing_ok=True)
     return target
