@@ -85,10 +85,10 @@ class JobOutput(BaseModel):
 
 class Synthesis(BaseModel):
     """The supervisor's verdict after reading a round's findings. ``working`` (one line, e.g. a sum)
-    comes before ``decision`` and ``answer`` so a small cloud model computes before it answers; ``feedback``,
+    comes before ``answer`` so a small cloud model computes before it answers; ``feedback``,
     ``scratchpad`` and ``reason`` are optional (output tokens are the dear ones)."""
 
-    model_config = ConfigDict(json_schema_extra={"required": ["working", "decision", "answer"]})
+    model_config = ConfigDict(json_schema_extra={"required": ["working", "answer", "decision"]})
 
     # maxLength bounds constrained decoding (a small model can repeat digits to the token limit).
     working: str = Field(
@@ -96,13 +96,13 @@ class Synthesis(BaseModel):
         description="one line: which values answer it, and any arithmetic",
         json_schema_extra={"maxLength": 300},
     )
-    # The decision comes before the answer, so the answer streams only when it is final.
-    decision: Literal["final", "another_round"] = Field(description="'final' to answer now")
     answer: str = Field(
         default="",
-        description="if final: the answer to the user's question, short",
+        description="the answer to the user's question, short",
         json_schema_extra={"maxLength": 200},
     )
+    # After the answer (the order the payoff benchmark measured): the answer streams once this says final.
+    decision: Literal["final", "another_round"] = Field(description="'final' to answer now")
     feedback: str = Field(default="", description="if another_round: what is missing")
     scratchpad: str = Field(default="", description="notes to keep for the next round")
     reason: str = Field(default="", description="one short sentence: why")
@@ -273,9 +273,8 @@ def synthesize_messages(
             f"{conversation_history(history)}User's question: {question}\n\nWorker findings (round {round_number}; per task, the values "
             f"read in the documents and how many excerpts agree):\n{table}{notes}\n\n{rule} "
             "Use only the values above that answer the question.\n"
-            'JSON: {"working": "one line: the values used and any arithmetic", '
-            '"decision": "final" or "another_round", "answer": "short answer", '
-            '"feedback": "only if another_round: what is missing"}'
+            'JSON: {"working": "one line: the values used and any arithmetic", "answer": "short answer", '
+            '"decision": "final" or "another_round", "feedback": "only if another_round: what is missing"}'
         ),
     ]
 

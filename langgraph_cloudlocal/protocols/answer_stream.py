@@ -79,6 +79,7 @@ class AnswerStream:
         self._run: CallbackManagerForLLMRun | None = None
         self._message_id = ""
         self._held = False
+        self._waiting: list[str] = []  # the answer as it grew while ``ready`` said no
 
     # -------------------------------------------------------------------------------------------- runs
     def _start(self) -> CallbackManagerForLLMRun | None:
@@ -128,10 +129,18 @@ class AnswerStream:
                 return
             if not isinstance(partial, dict) or not isinstance(partial.get(self.field), str):
                 return
-            if self.ready is not None and not self.ready(partial):
-                return
             value = partial[self.field]
+            if self.ready is not None and not self.ready(partial):
+                # Not final yet (its decision may come after the answer): keep the pieces as written.
+                if not self._waiting or self._waiting[-1] != value:
+                    self._waiting.append(value)
+                return
         # Trailing spaces wait for the next word: the protocols strip their answers.
+        for earlier in self._waiting:  # what was held back goes out first, in the pieces it came in
+            earlier = earlier.strip()
+            if earlier.startswith(self.sent) and value.strip().startswith(earlier):
+                self._send(earlier[len(self.sent) :])
+        self._waiting = []
         value = value.strip()
         if value.startswith(self.sent):
             self._send(value[len(self.sent) :])

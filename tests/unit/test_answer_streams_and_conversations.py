@@ -53,7 +53,8 @@ def plan_reply(entity: str, task: str) -> str:
 
 
 def verdict(decision: str, answer: str = "", working: str = "", feedback: str = "") -> str:
-    return json.dumps({"working": working, "decision": decision, "answer": answer, "feedback": feedback})
+    # the verdict's own order: the answer before the decision that makes it final
+    return json.dumps({"working": working, "answer": answer, "decision": decision, "feedback": feedback})
 
 
 def worker(messages: list[BaseMessage]) -> str:
