@@ -1,7 +1,8 @@
 """Fault injection helpers: broken replies, a tiny OpenAI-compatible server on loopback that can be slow,
 refuse, or die mid-run, and a closed loopback port.
 
-The server speaks just enough of ``/v1/chat/completions`` (non-streaming, with usage) for ``ChatOpenAI``;
+The server speaks just enough of ``/v1/chat/completions`` (with usage; streamed as SSE when asked) for
+``ChatOpenAI``;
 what it answers is decided by a ``responder(body) -> str`` function, so one server can play the cloud
 (plans, syntheses) or the local model (jobs). It binds 127.0.0.1 only.
 """
@@ -31,6 +32,41 @@ BROKEN_REPLIES: dict[str, str] = {
 }
 # Markers that identify each broken reply in outputs (the raw text must be kept with the failure).
 BROKEN_MARKERS = {"not_json": "BROKEN-NOT-JSON", "wrong_types": "BROKEN-WRONG-TYPES", "empty": None}
+
+
+class _TrackedHandler(BaseHTTPRequestHandler):
+    """A quiet HTTP/1.1 handler that registers its connection in ``connections`` (guarded by ``lock``), so
+    that a kill can drop the connections still open."""
+
+    protocol_version = "HTTP/1.1"
+    lock: threading.Lock
+    connections: set[socket.socket]
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+        return
+
+    def setup(self) -> None:
+        super().setup()
+        with self.lock:
+            self.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.lock:
+            self.connections.discard(self.connection)
+        try:
+            super().finish()
+        except OSError:  # the client (or a kill) already closed the socket: nothing left to flush
+            pass
+
+
+def _drop(connections: list[socket.socket]) -> None:
+    """Close connections like a crashed server: reset, whatever state each is in."""
+    for conn in connections:
+        try:
+            conn.shutdown(socket.SHUT_RDWR)
+        except OSError:  # already closed by its peer: closing it is all that is left
+            pass
+        conn.close()
 
 
 def closed_port() -> int:
@@ -99,24 +135,9 @@ class FakeOpenAIServer:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
-                return
-
-            def setup(self) -> None:
-                super().setup()
-                with fake._lock:
-                    fake._connections.add(self.connection)
-
-            def finish(self) -> None:
-                with fake._lock:
-                    fake._connections.discard(self.connection)
-                try:
-                    super().finish()
-                except OSError:
-                    pass
+        class Handler(_TrackedHandler):
+            lock = fake._lock
+            connections = fake._connections
 
             def _send(self, status: int, payload: dict[str, Any]) -> None:
                 data = json.dumps(payload).encode()
@@ -245,12 +266,7 @@ class FakeOpenAIServer:
         server.server_close()
         with self._lock:
             connections = list(self._connections)
-        for conn in connections:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            conn.close()
+        _drop(connections)
 
     def stop(self) -> None:
         server, self._server = self._server, None
@@ -377,24 +393,9 @@ class InFlightProxy:
 
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
-                return
-
-            def setup(self) -> None:
-                super().setup()
-                with proxy.lock:
-                    proxy._connections.add(self.connection)
-
-            def finish(self) -> None:
-                with proxy.lock:
-                    proxy._connections.discard(self.connection)
-                try:
-                    super().finish()
-                except OSError:
-                    pass
+        class Handler(_TrackedHandler):
+            lock = proxy.lock
+            connections = proxy._connections
 
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -438,9 +439,4 @@ class InFlightProxy:
         if server is not None:
             server.shutdown()
             server.server_close()
-        for conn in connections:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            conn.close()
+        _drop(connections)

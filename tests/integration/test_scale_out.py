@@ -150,7 +150,7 @@ class DeadEndpoint:
         while True:
             try:
                 conn, _ = self.sock.accept()
-            except OSError:
+            except OSError:  # close() closed the listening socket: stop serving
                 return
             self.connections += 1
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

@@ -26,7 +26,7 @@ from langgraph_cloudlocal.embeddings import (
     pull_embedding_model,
 )
 from langgraph_cloudlocal.store import ChunkStore, StoreError
-from tests.unit.test_documents import HTML, encrypt_pdf, make_docx, make_pdf, needs_loaders
+from tests.unit.test_documents import HTML, encrypt_pdf, make_docx, make_pdf
 
 pytestmark = pytest.mark.integration
 
@@ -255,7 +255,6 @@ def test_retriever_over_real_chroma_returns_langchain_documents(store: ChunkStor
     assert "83,519" in pdf_only[0].page_content and pdf_only[0].metadata["page"] == 2
 
 
-@needs_loaders
 def test_word_html_and_csv_files_are_ingested_and_retrieved(store: ChunkStore, tmp_path: Path) -> None:
     report = tmp_path / "report.docx"
     report.write_bytes(

@@ -472,19 +472,6 @@ LOADER_MODULES = (
 )
 
 
-def _loaders_extra_missing() -> str | None:
-    import importlib.util
-
-    missing = [m for m in ("langchain_community", "docx2txt", "bs4") if importlib.util.find_spec(m) is None]
-    return f"the `loaders` extra is not installed (missing {', '.join(missing)})" if missing else None
-
-
-needs_loaders = pytest.mark.skipif(
-    _loaders_extra_missing() is not None,
-    reason=_loaders_extra_missing() or "",
-)
-
-
 @pytest.fixture
 def without_loaders_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     """Behave as if langchain-community and its parsers were not installed (None in sys.modules makes
@@ -533,7 +520,6 @@ HTML = (
 )
 
 
-@needs_loaders
 def test_docx_is_read_through_the_loaders_extra(tmp_path: Path) -> None:
     path = tmp_path / "report.docx"
     path.write_bytes(
@@ -546,7 +532,6 @@ def test_docx_is_read_through_the_loaders_extra(tmp_path: Path) -> None:
     assert load_document(path).id == doc.id  # stable
 
 
-@needs_loaders
 def test_html_is_read_as_its_visible_text(tmp_path: Path) -> None:
     path = tmp_path / "minutes.html"
     path.write_text(HTML)
@@ -564,7 +549,6 @@ def test_html_is_read_as_its_visible_text(tmp_path: Path) -> None:
     assert chunks[0].metadata["title"] == "Board minutes"
 
 
-@needs_loaders
 def test_csv_rows_become_blocks_that_name_their_columns(tmp_path: Path) -> None:
     path = tmp_path / "payments.csv"
     path.write_text("name,amount\nZebulon Quartermaine,4718\nOttoline Varga,300\n")
@@ -576,7 +560,6 @@ def test_csv_rows_become_blocks_that_name_their_columns(tmp_path: Path) -> None:
     assert [c.text for c in paragraphs] == doc.text.split("\n\n")
 
 
-@needs_loaders
 def test_a_folder_loads_loader_formats_too(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text("plain text")
     (tmp_path / "b.csv").write_text("k,v\nx,1\n")
@@ -585,7 +568,6 @@ def test_a_folder_loads_loader_formats_too(tmp_path: Path) -> None:
     assert [d.kind for d in load_documents(tmp_path)] == ["text", "csv", "html", "docx"]
 
 
-@needs_loaders
 def test_corrupt_docx_is_a_document_error_naming_the_file(tmp_path: Path) -> None:
     path = tmp_path / "broken.docx"
     path.write_bytes(b"PK\x03\x04 not really a zip")
