@@ -73,6 +73,19 @@ class Verdict(BaseModel):
         """
         return self.confidence if self.verdict == "wrong" else 1.0 - self.confidence
 
+    def explanation(self) -> str:
+        """The verdict as a decision's reason.
+
+        Returns:
+            ``self-reflection: <verdict> (confidence <c>)``, then ``: <reason>`` when there is one.
+
+        Example:
+            >>> Verdict(verdict="wrong", confidence=0.8, reason="7 x 6 is 42").explanation()
+            'self-reflection: wrong (confidence 0.80): 7 x 6 is 42'
+        """
+        why = f": {self.reason.strip()}" if self.reason.strip() else ""
+        return f"self-reflection: {self.verdict} (confidence {self.confidence:.2f}){why}"
+
 
 def step_json(text: str, is_final: bool, final_answer: str) -> str:
     """A step as the local model writes it (the assistant turns of the conversation and of the

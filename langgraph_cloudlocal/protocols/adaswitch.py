@@ -629,9 +629,7 @@ class AdaSwitchNodes(ProtocolNodes[AdaSwitchSettings]):
         if result.value is None:
             return None, f"the verdict could not be read ({result.error})", result.usage, result.tokens
         verdict = result.value
-        why = f": {verdict.reason.strip()}" if verdict.reason.strip() else ""
-        explanation = f"self-reflection: {verdict.verdict} (confidence {_fmt(verdict.confidence)}){why}"
-        return verdict.wrong_probability(), explanation, result.usage, result.tokens
+        return verdict.wrong_probability(), verdict.explanation(), result.usage, result.tokens
 
     def _advance(
         self,

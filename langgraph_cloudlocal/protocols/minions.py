@@ -465,9 +465,9 @@ def checked_arithmetic(working: str, answer: str) -> str | None:
     to correct. Small cloud models add up badly; the harness checks the sum it can parse (no eval)."""
     from langgraph_cloudlocal.protocols.step_checks import equations
 
-    wrong = [e for e in equations(working or "") if not e.holds]
-    if len(wrong) != 1:
+    if not has_one_false_equation(working):
         return None
+    wrong = [e for e in equations(working or "") if not e.holds]
     digits = re.sub(r"[^0-9]", "", answer)
     stated = re.sub(r"[^0-9]", "", wrong[0].text.rpartition("=")[2])
     if not digits or not stated or not digits.startswith(stated[:4]):
